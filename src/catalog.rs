@@ -1,0 +1,85 @@
+//! The catalog: the desired state (groups, connectors, apps) as the operator wrote it.
+//!
+//! The catalog is plain data. `routing::RoutingTable::compile` validates it and turns it into
+//! the lookup structure the request path uses.
+
+pub mod secret;
+
+use serde::{Deserialize, Serialize};
+
+/// The whole desired state of one gateway.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    /// Connector groups: the unit of placement, high availability and load balancing.
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+    /// Connectors and the group each belongs to.
+    #[serde(default)]
+    pub connectors: Vec<ConnectorSpec>,
+    /// Published apps.
+    #[serde(default)]
+    pub apps: Vec<AppSpec>,
+}
+
+/// How a group spreads requests over its live connectors.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BalancePolicy {
+    /// Power of two choices on in-flight requests.
+    #[default]
+    P2c,
+    /// Strict rotation.
+    RoundRobin,
+}
+
+/// A named set of connectors.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSpec {
+    pub name: String,
+    #[serde(default)]
+    pub balance: BalancePolicy,
+}
+
+/// One connector agent: its id, its group and the hash of its secret.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectorSpec {
+    pub id: String,
+    pub group: String,
+    /// `sha256:<64 hex digits>` of the connector's secret (see `switchyard secret`).
+    pub secret_hash: String,
+}
+
+/// One published app.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppSpec {
+    pub name: String,
+    /// External host: `wiki.example.com` or `*.apps.example.com`.
+    pub host: String,
+    /// Optional path prefix (`/api`); the longest matching prefix wins.
+    #[serde(default)]
+    pub path_prefix: Option<String>,
+    /// Where the connector sends the request: `http://10.1.2.3:8080` or `https://…`.
+    pub internal_url: String,
+    /// Ordered connector groups: primary first, then backups.
+    pub groups: Vec<String>,
+    /// Send the external Host header to the origin instead of the internal one.
+    #[serde(default)]
+    pub preserve_host: bool,
+    /// How long to wait for the origin's response headers, in seconds (default 85).
+    #[serde(default)]
+    pub backend_timeout_secs: Option<f64>,
+    /// Verify the certificate of an `https://` origin (default true).
+    #[serde(default = "default_true")]
+    pub origin_tls_verify: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Default time to wait for an origin's response headers.
+pub const DEFAULT_BACKEND_TIMEOUT_SECS: f64 = 85.0;

@@ -1,0 +1,399 @@
+//! The gateway's configuration file: listeners, certificates, limits, tunnel settings and the
+//! catalog that seeds routing.
+//!
+//! `gateway.toml → GatewayConfig (serde, deny_unknown_fields) → validate() → compiled parts`.
+//! Relative certificate paths are resolved against the config file's folder.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{AppSpec, Catalog, ConnectorSpec, GroupSpec};
+
+/// The whole gateway configuration file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayConfig {
+    #[serde(default)]
+    pub listen: ListenConfig,
+    /// Edge certificates, chosen per SNI by their SANs.
+    #[serde(default)]
+    pub certificates: Vec<CertPaths>,
+    #[serde(default)]
+    pub tunnel: TunnelConfig,
+    #[serde(default)]
+    pub limits: LimitsConfig,
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
+    #[serde(default)]
+    pub groups: Vec<GroupSpec>,
+    #[serde(default)]
+    pub connectors: Vec<ConnectorSpec>,
+    #[serde(default)]
+    pub apps: Vec<AppSpec>,
+    /// Folder that relative paths are resolved against (the config file's folder).
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// Listener addresses. Port 0 picks a free port (tests); the handle reports the real one.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// HTTPS edge listener (h2 + http/1.1).
+    #[serde(default = "default_https")]
+    pub https: String,
+    /// Optional plain-HTTP listener that redirects every request to HTTPS.
+    #[serde(default)]
+    pub http: Option<String>,
+    /// Where connectors dial in (TLS).
+    #[serde(default = "default_tunnel")]
+    pub tunnel: String,
+    /// Prometheus `/metrics`.
+    #[serde(default = "default_metrics")]
+    pub metrics: String,
+}
+
+impl Default for ListenConfig {
+    fn default() -> Self {
+        ListenConfig {
+            https: default_https(),
+            http: None,
+            tunnel: default_tunnel(),
+            metrics: default_metrics(),
+        }
+    }
+}
+
+fn default_https() -> String {
+    "0.0.0.0:8443".into()
+}
+fn default_tunnel() -> String {
+    "0.0.0.0:7443".into()
+}
+fn default_metrics() -> String {
+    "127.0.0.1:9100".into()
+}
+
+/// A certificate chain and its key, PEM files.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertPaths {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The tunnel listener: its certificate and keep-alive settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TunnelConfig {
+    /// Certificate connectors verify. Defaults to the first edge certificate.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// HTTP/2 PING interval on each tunnel.
+    #[serde(default = "default_ping_interval")]
+    pub ping_interval_ms: u64,
+    /// A tunnel whose PING is not answered within this time is dropped.
+    #[serde(default = "default_ping_timeout")]
+    pub ping_timeout_ms: u64,
+    /// Time a connector has to send its hello after TLS.
+    #[serde(default = "default_hello_timeout")]
+    pub hello_timeout_ms: u64,
+}
+
+impl Default for TunnelConfig {
+    fn default() -> Self {
+        TunnelConfig {
+            cert: None,
+            key: None,
+            ping_interval_ms: default_ping_interval(),
+            ping_timeout_ms: default_ping_timeout(),
+            hello_timeout_ms: default_hello_timeout(),
+        }
+    }
+}
+
+fn default_ping_interval() -> u64 {
+    1000
+}
+fn default_ping_timeout() -> u64 {
+    2000
+}
+fn default_hello_timeout() -> u64 {
+    10_000
+}
+
+/// Limits applied to every request before anything is forwarded.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Sum of header names and values (bytes); larger → 431.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// Number of header fields; more → 431.
+    #[serde(default = "default_max_header_count")]
+    pub max_header_count: usize,
+    /// Length of the request target; longer → 414.
+    #[serde(default = "default_max_uri_bytes")]
+    pub max_uri_bytes: usize,
+    /// Idle keep-alive time of a downstream HTTP/1 connection, seconds.
+    #[serde(default = "default_keepalive")]
+    pub keepalive_secs: u64,
+    /// Idle time after which a downstream HTTP/2 connection is closed, seconds.
+    #[serde(default = "default_h2_idle")]
+    pub h2_idle_secs: u64,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_header_bytes: default_max_header_bytes(),
+            max_header_count: default_max_header_count(),
+            max_uri_bytes: default_max_uri_bytes(),
+            keepalive_secs: default_keepalive(),
+            h2_idle_secs: default_h2_idle(),
+        }
+    }
+}
+
+fn default_max_header_bytes() -> usize {
+    64 * 1024
+}
+fn default_max_header_count() -> usize {
+    100
+}
+fn default_max_uri_bytes() -> usize {
+    8 * 1024
+}
+fn default_keepalive() -> u64 {
+    60
+}
+fn default_h2_idle() -> u64 {
+    300
+}
+
+/// Process settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads of the edge listener; 0 = one per CPU.
+    #[serde(default)]
+    pub threads: usize,
+    /// How often the config file is checked for changes, milliseconds; 0 turns watching off
+    /// (SIGHUP still reloads).
+    #[serde(default = "default_watch")]
+    pub watch_interval_ms: u64,
+    /// Write one access-log line per request (target `switchyard::access`, level info).
+    #[serde(default = "default_true")]
+    pub access_log: bool,
+    /// On SIGTERM, how long in-flight requests may run before the process exits, seconds.
+    #[serde(default = "default_grace")]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            threads: 0,
+            watch_interval_ms: default_watch(),
+            access_log: true,
+            shutdown_grace_secs: default_grace(),
+        }
+    }
+}
+
+fn default_watch() -> u64 {
+    1000
+}
+fn default_grace() -> u64 {
+    5
+}
+fn default_true() -> bool {
+    true
+}
+
+/// Errors reading a configuration file.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    Parse { origin: String, message: String },
+    #[error("{origin}: invalid configuration:\n  {}", .errors.join("\n  "))]
+    Invalid { origin: String, errors: Vec<String> },
+}
+
+impl ConfigError {
+    /// Every individual problem, one per entry.
+    pub fn messages(&self) -> Vec<String> {
+        match self {
+            ConfigError::Invalid { errors, .. } => errors.clone(),
+            other => vec![other.to_string()],
+        }
+    }
+}
+
+impl GatewayConfig {
+    /// Reads and parses a file, then checks listener addresses and numbers. The catalog and
+    /// certificates are checked when they are compiled and loaded (see `gateway::Staged`).
+    pub fn from_file(path: &Path) -> Result<GatewayConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_toml(&text, &path.display().to_string(), base)
+    }
+
+    /// Parses TOML text; `origin` names it in errors.
+    pub fn from_toml(text: &str, origin: &str, base_dir: PathBuf) -> Result<GatewayConfig, ConfigError> {
+        let mut cfg: GatewayConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        cfg.base_dir = base_dir;
+        let errors = cfg.validate();
+        if errors.is_empty() {
+            Ok(cfg)
+        } else {
+            Err(ConfigError::Invalid {
+                origin: origin.to_string(),
+                errors,
+            })
+        }
+    }
+
+    /// Checks what the catalog compiler does not: addresses, certificates listed, numbers.
+    pub fn validate(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        let mut addr = |field: &str, value: &str| {
+            if value.parse::<SocketAddr>().is_err() {
+                errors.push(format!(
+                    "{field}: \"{value}\" is not an ip:port address"
+                ));
+            }
+        };
+        addr("listen.https", &self.listen.https);
+        addr("listen.tunnel", &self.listen.tunnel);
+        addr("listen.metrics", &self.listen.metrics);
+        if let Some(http) = &self.listen.http {
+            addr("listen.http", http);
+        }
+        if self.certificates.is_empty() {
+            errors.push("certificates: at least one edge certificate is required".into());
+        }
+        if self.tunnel.cert.is_some() != self.tunnel.key.is_some() {
+            errors.push("tunnel: cert and key go together".into());
+        }
+        let t = &self.tunnel;
+        if t.ping_interval_ms == 0 {
+            errors.push("tunnel.ping_interval_ms: must be > 0".into());
+        }
+        if t.ping_timeout_ms == 0 {
+            errors.push("tunnel.ping_timeout_ms: must be > 0".into());
+        }
+        if t.hello_timeout_ms == 0 {
+            errors.push("tunnel.hello_timeout_ms: must be > 0".into());
+        }
+        let l = &self.limits;
+        if l.max_header_bytes < 1024 {
+            errors.push("limits.max_header_bytes: must be at least 1024".into());
+        }
+        if l.max_header_count < 8 {
+            errors.push("limits.max_header_count: must be at least 8".into());
+        }
+        if l.max_uri_bytes < 256 {
+            errors.push("limits.max_uri_bytes: must be at least 256".into());
+        }
+        errors
+    }
+
+    /// The catalog part of the file.
+    pub fn catalog(&self) -> Catalog {
+        Catalog {
+            groups: self.groups.clone(),
+            connectors: self.connectors.clone(),
+            apps: self.apps.clone(),
+        }
+    }
+
+    /// A path from the file, resolved against the file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The tunnel certificate: its own, or the first edge certificate.
+    pub fn tunnel_cert(&self) -> Option<CertPaths> {
+        match (&self.tunnel.cert, &self.tunnel.key) {
+            (Some(cert), Some(key)) => Some(CertPaths {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            _ => self.certificates.first().cloned(),
+        }
+    }
+
+    /// Ping interval as a duration.
+    pub fn ping_interval(&self) -> Duration {
+        Duration::from_millis(self.tunnel.ping_interval_ms)
+    }
+
+    /// Ping timeout as a duration.
+    pub fn ping_timeout(&self) -> Duration {
+        Duration::from_millis(self.tunnel.ping_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_every_error_reported() {
+        let ok = GatewayConfig::from_toml(
+            "[[certificates]]\ncert = \"c.pem\"\nkey = \"k.pem\"\n",
+            "t",
+            PathBuf::from("/etc/sy"),
+        )
+        .expect("valid");
+        assert_eq!(ok.listen.https, "0.0.0.0:8443");
+        assert_eq!(ok.limits.max_header_bytes, 65536);
+        assert_eq!(ok.limits.max_header_count, 100);
+        assert_eq!(ok.resolve(Path::new("c.pem")), PathBuf::from("/etc/sy/c.pem"));
+
+        let err = GatewayConfig::from_toml(
+            "[listen]\nhttps = \"nope\"\ntunnel = \"1.2.3.4\"\n[tunnel]\nping_interval_ms = 0\n",
+            "t",
+            PathBuf::new(),
+        )
+        .expect_err("invalid");
+        let msgs = err.messages();
+        assert!(msgs.iter().any(|m| m.starts_with("listen.https")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.starts_with("listen.tunnel")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.starts_with("certificates")), "{msgs:?}");
+        assert!(msgs.iter().any(|m| m.starts_with("tunnel.ping_interval_ms")), "{msgs:?}");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_with_location() {
+        let err = GatewayConfig::from_toml("[listen]\nhttps_port = 1\n", "gw.toml", PathBuf::new())
+            .expect_err("unknown field");
+        let text = err.to_string();
+        assert!(text.contains("gw.toml"), "{text}");
+        assert!(text.contains("https_port"), "{text}");
+    }
+}

@@ -1,0 +1,201 @@
+//! The connector agent: dials out to the gateways over TLS, authenticates, and serves each
+//! tunnel's request streams to internal origins through the allow-list.
+//!
+//! Path of a request: gateway h2 stream → [`serve`] (control headers, allow-list) →
+//! [`origin`] (pooled client) → `relay` (answer streamed back under flow control).
+
+pub mod allow;
+mod body;
+mod dial;
+pub mod origin;
+mod relay;
+pub mod serve;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsConnector;
+
+pub use allow::{AllowList, Decision};
+
+use crate::config::connector::{server_name, split_host_port, ConnectorConfig};
+use dial::{dial_loop, Agent, Slot};
+use origin::Origins;
+use serve::Forwarder;
+
+/// Why a connector could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// The config is invalid; every problem is listed with its field path.
+    #[error("invalid connector config:\n{}", .0.join("\n"))]
+    Config(Vec<String>),
+    /// The secret file could not be read.
+    #[error("cannot read secret file {}: {source}", path.display())]
+    Secret {
+        /// The file named by `secret_file`.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A TLS config (gateway trust or origin trust) could not be built.
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+/// A running connector. Dropping it leaves the connector running; call
+/// [`shutdown`](ConnectorHandle::shutdown) or [`kill`](ConnectorHandle::kill) to stop it.
+pub struct ConnectorHandle {
+    agent: Arc<Agent>,
+    tasks: Vec<JoinHandle<()>>,
+    drain_timeout: Duration,
+}
+
+/// Validates config, builds clients, spawns one dial loop per (gateway, tunnel slot) on the
+/// current tokio runtime, returns at once.
+pub async fn run_connector(cfg: ConnectorConfig) -> Result<ConnectorHandle, ConnectorError> {
+    cfg.validate().map_err(ConnectorError::Config)?;
+    let allow = AllowList::parse(&cfg.allow).map_err(ConnectorError::Config)?;
+    let secret = read_secret(&cfg).await?;
+    let gateway_tls = crate::tls::client_config(cfg.ca_file.as_deref())
+        .map_err(|e| ConnectorError::Tls(e.to_string()))?;
+    let origins = Origins::new(
+        allow,
+        cfg.origin_ca_file.as_deref(),
+        Duration::from_millis(cfg.origin_connect_timeout_ms),
+    )
+    .map_err(ConnectorError::Tls)?;
+
+    let mut slots = Vec::new();
+    for (i, gateway) in cfg.gateways.iter().enumerate() {
+        let host = split_host_port(gateway).map(|(host, _)| host);
+        let name = cfg.server_name.as_deref().or(host).and_then(server_name);
+        let Some(name) = name else {
+            let error = format!("gateways[{i}]: {gateway:?} has no valid TLS server name");
+            return Err(ConnectorError::Config(vec![error]));
+        };
+        for index in 0..cfg.tunnels_per_gateway {
+            slots.push(Slot {
+                gateway: gateway.clone(),
+                server_name: name.clone(),
+                index,
+            });
+        }
+    }
+
+    let agent = Arc::new(Agent {
+        id: cfg.id.clone(),
+        secret,
+        tls: TlsConnector::from(Arc::new(gateway_tls)),
+        forwarder: Arc::new(Forwarder::new(origins)),
+        tunnels: watch::Sender::new(0),
+        refusals: AtomicU64::new(0),
+        last_refusal: Mutex::new(None),
+        stop: watch::Sender::new(false),
+        reconnect_initial_ms: cfg.reconnect_initial_ms,
+        reconnect_max_ms: cfg.reconnect_max_ms,
+    });
+    let tasks = slots
+        .into_iter()
+        .map(|slot| tokio::spawn(dial_loop(Arc::clone(&agent), slot)))
+        .collect();
+    tracing::info!(connector = %cfg.id, gateways = cfg.gateways.len(), "connector started");
+    Ok(ConnectorHandle {
+        agent,
+        tasks,
+        drain_timeout: Duration::from_millis(cfg.drain_timeout_ms),
+    })
+}
+
+async fn read_secret(cfg: &ConnectorConfig) -> Result<String, ConnectorError> {
+    let Some(path) = &cfg.secret_file else {
+        return Ok(cfg.secret.clone().unwrap_or_default());
+    };
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|source| ConnectorError::Secret {
+            path: path.clone(),
+            source,
+        })?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        let error = format!("secret_file: \"{}\" is empty", path.display());
+        return Err(ConnectorError::Config(vec![error]));
+    }
+    Ok(secret.to_owned())
+}
+
+impl ConnectorHandle {
+    /// The connector's id.
+    pub fn id(&self) -> &str {
+        &self.agent.id
+    }
+
+    /// Authenticated tunnels right now.
+    pub fn tunnels_up(&self) -> usize {
+        *self.agent.tunnels.borrow()
+    }
+
+    /// Waits until at least `n` tunnels are up; false if `timeout` passed first.
+    pub async fn wait_tunnels(&self, n: usize, timeout: Duration) -> bool {
+        let mut tunnels = self.agent.tunnels.subscribe();
+        let reached = tokio::time::timeout(timeout, tunnels.wait_for(|up| *up >= n)).await;
+        matches!(reached, Ok(Ok(_)))
+    }
+
+    /// Refusals (`Welcome { ok: false }`) received so far.
+    pub fn auth_refusals(&self) -> u64 {
+        self.agent.refusals.load(Ordering::Relaxed)
+    }
+
+    /// The reason given with the latest refusal.
+    pub fn last_refusal(&self) -> Option<String> {
+        self.agent
+            .last_refusal
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Request streams being served right now.
+    pub fn in_flight(&self) -> usize {
+        self.agent.forwarder.in_flight()
+    }
+
+    /// Aborts every task at once, dropping all tunnels and origin requests (like SIGKILL).
+    pub fn kill(&self) {
+        self.agent.stop.send_replace(true);
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+
+    /// Graceful stop: no more dialing, GOAWAY on every tunnel, wait for in-flight streams
+    /// (at most `drain_timeout_ms`), then close whatever is left.
+    pub async fn shutdown(mut self) {
+        self.agent.stop.send_replace(true);
+        let drained = futures_util::future::join_all(self.tasks.iter_mut());
+        if tokio::time::timeout(self.drain_timeout, drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                connector = %self.agent.id,
+                in_flight = self.in_flight(),
+                "drain timeout; closing the remaining tunnels"
+            );
+            for task in &self.tasks {
+                task.abort();
+            }
+            // Aborted tasks finish at once; waiting makes the counters final on return.
+            futures_util::future::join_all(self.tasks.iter_mut()).await;
+        }
+        tracing::info!(connector = %self.agent.id, "connector stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,234 @@
+//! Relaying the origin's answer back over the gateway's h2 stream: headers without hop-by-hop
+//! fields, the body under h2 flow control, and upgraded connections piped both ways.
+
+use std::future::poll_fn;
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream, SendStream};
+use http::header::{HeaderName, HeaderValue, CONNECTION};
+use http::{HeaderMap, Response, StatusCode};
+use http_body::Body;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::tunnel::protocol::{ERROR_HEADER, UPGRADED_HEADER};
+
+/// Largest read from an upgraded origin connection before it is sent on.
+const PIPE_CHUNK: usize = 16 * 1024;
+
+/// Fields that describe one hop, never forwarded (h2 also refuses connection-specific ones).
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
+    "trailer",
+];
+
+/// Removes hop-by-hop fields, including every field named in `Connection`.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Answers the stream with a connector-made error: `status`, the `switchyard-error` code and
+/// one line of text.
+pub fn send_error(
+    mut respond: SendResponse<Bytes>,
+    status: StatusCode,
+    code: &'static str,
+    text: &str,
+) {
+    let body = Bytes::from(format!("{text}\n"));
+    let mut head = Response::new(());
+    *head.status_mut() = status;
+    let headers = head.headers_mut();
+    headers.insert(
+        HeaderName::from_static(ERROR_HEADER),
+        HeaderValue::from_static(code),
+    );
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    match respond.send_response(head, false) {
+        // A few bytes: h2 queues them even before the window is known.
+        Ok(mut tx) => {
+            if let Err(e) = tx.send_data(body, true) {
+                tracing::debug!(error = %e, "error response body not sent");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "error response not sent"),
+    }
+}
+
+/// Relays a normal origin response: head (hop-by-hop removed), streamed body, trailers.
+pub async fn send_response(mut respond: SendResponse<Bytes>, resp: Response<Incoming>) {
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    let end = body.is_end_stream();
+    match respond.send_response(Response::from_parts(parts, ()), end) {
+        Ok(tx) if !end => stream_body(body, tx).await,
+        Ok(_) => {}
+        Err(e) => tracing::debug!(error = %e, "response head not sent"),
+    }
+}
+
+/// Streams `body` to `tx` under flow control. Stops (dropping the origin response) as soon
+/// as the gateway resets the stream; an origin error mid-body resets the stream.
+async fn stream_body(mut body: Incoming, mut tx: SendStream<Bytes>) {
+    loop {
+        let frame = tokio::select! {
+            biased;
+            reason = poll_fn(|cx| tx.poll_reset(cx)) => {
+                tracing::debug!(?reason, "gateway reset the stream; dropping the origin response");
+                return;
+            }
+            frame = body.frame() => frame,
+        };
+        let frame = match frame {
+            None => {
+                if let Err(e) = tx.send_data(Bytes::new(), true) {
+                    tracing::debug!(error = %e, "end of stream not sent");
+                }
+                return;
+            }
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "origin body failed mid-stream");
+                tx.send_reset(Reason::INTERNAL_ERROR);
+                return;
+            }
+        };
+        match frame.into_data() {
+            Ok(data) => {
+                if send_data(&mut tx, data).await.is_err() {
+                    return;
+                }
+            }
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    if let Err(e) = tx.send_trailers(trailers) {
+                        tracing::debug!(error = %e, "trailers not sent");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// The stream is gone (reset by the gateway, or the tunnel closed).
+#[derive(Debug)]
+struct StreamGone;
+
+/// Sends `data` in chunks no larger than the capacity h2 grants, waiting for window updates.
+async fn send_data(tx: &mut SendStream<Bytes>, mut data: Bytes) -> Result<(), StreamGone> {
+    while !data.is_empty() {
+        tx.reserve_capacity(data.len());
+        let granted = poll_fn(|cx| {
+            if let Poll::Ready(reason) = tx.poll_reset(cx) {
+                tracing::debug!(?reason, "gateway reset the stream");
+                return Poll::Ready(Err(StreamGone));
+            }
+            match tx.poll_capacity(cx) {
+                Poll::Ready(Some(Ok(n))) => Poll::Ready(Ok(n)),
+                Poll::Ready(Some(Err(_)) | None) => Poll::Ready(Err(StreamGone)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+        .await?;
+        if granted == 0 {
+            continue;
+        }
+        let chunk = data.split_to(granted.min(data.len()));
+        tx.send_data(chunk, false).map_err(|_| StreamGone)?;
+    }
+    Ok(())
+}
+
+/// Answers an extended CONNECT whose origin switched protocols: 200 with
+/// `switchyard-upgraded: 101` and the origin's headers, then pipes bytes both ways until
+/// both sides have finished (each direction half-closes on its own).
+pub async fn pipe_upgraded(
+    mut respond: SendResponse<Bytes>,
+    mut resp: Response<Incoming>,
+    mut recv: RecvStream,
+) {
+    let on_upgrade = hyper::upgrade::on(&mut resp);
+    let mut headers = std::mem::take(resp.headers_mut());
+    strip_hop_by_hop(&mut headers);
+    drop(resp);
+    let upgraded = match on_upgrade.await {
+        Ok(upgraded) => upgraded,
+        Err(e) => {
+            tracing::warn!(error = %e, "origin upgrade failed");
+            let code = crate::tunnel::protocol::error_code::ORIGIN_ERROR;
+            return send_error(
+                respond,
+                StatusCode::BAD_GATEWAY,
+                code,
+                "origin connection failed",
+            );
+        }
+    };
+    let mut head = Response::new(());
+    *head.headers_mut() = headers;
+    head.headers_mut().insert(
+        HeaderName::from_static(UPGRADED_HEADER),
+        HeaderValue::from_static("101"),
+    );
+    let mut tx = match respond.send_response(head, false) {
+        Ok(tx) => tx,
+        Err(e) => return tracing::debug!(error = %e, "upgrade answer not sent"),
+    };
+    let (mut from_origin, mut to_origin) = tokio::io::split(TokioIo::new(upgraded));
+
+    let up = async {
+        while let Some(data) = recv.data().await {
+            let data = data.map_err(|_| StreamGone)?;
+            let len = data.len();
+            to_origin.write_all(&data).await.map_err(|_| StreamGone)?;
+            let _ = recv.flow_control().release_capacity(len);
+        }
+        // The gateway half-closed: pass it on to the origin.
+        to_origin.shutdown().await.map_err(|_| StreamGone)
+    };
+    let down = async {
+        let mut buf = BytesMut::with_capacity(PIPE_CHUNK);
+        loop {
+            buf.reserve(PIPE_CHUNK);
+            let read = tokio::select! {
+                biased;
+                _ = poll_fn(|cx| tx.poll_reset(cx)) => return Err(StreamGone),
+                read = from_origin.read_buf(&mut buf) => read.map_err(|_| StreamGone)?,
+            };
+            if read == 0 {
+                return tx.send_data(Bytes::new(), true).map_err(|_| StreamGone);
+            }
+            send_data(&mut tx, buf.split().freeze()).await?;
+        }
+    };
+    if tokio::try_join!(up, down).is_err() {
+        tracing::debug!("upgraded connection ended abruptly");
+        tx.send_reset(Reason::INTERNAL_ERROR);
+    }
+}

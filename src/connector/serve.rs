@@ -1,0 +1,316 @@
+//! Serving one tunnel: the h2 server on the authenticated stream, one task per request
+//! stream (allow-list check → origin request → relayed answer).
+//!
+//! Nothing here knows about TLS: [`handshake`] and [`serve`] take any byte stream, so tests
+//! drive them over an in-memory pipe.
+
+use std::future::{pending, poll_fn};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::{Connection, SendResponse};
+use h2::RecvStream;
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, UPGRADE};
+use http::request::Parts;
+use http::uri::{Authority, Scheme};
+use http::{Method, Request, StatusCode, Uri, Version};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use super::body::TunnelBody;
+use super::origin::Origins;
+use super::relay::{pipe_upgraded, send_error, send_response, strip_hop_by_hop};
+use crate::tunnel::protocol::{error_code, HOST_HEADER, INSECURE_HEADER};
+
+/// Per-stream receive window the connector grants the gateway.
+const STREAM_WINDOW: u32 = 1 << 20;
+/// Connection-wide receive window.
+const CONNECTION_WINDOW: u32 = 8 << 20;
+/// Most concurrent requests on one tunnel.
+const MAX_STREAMS: u32 = 1000;
+
+/// What every stream handler shares: the origin clients and the in-flight count.
+pub struct Forwarder {
+    origins: Origins,
+    in_flight: AtomicUsize,
+}
+
+impl Forwarder {
+    /// Wraps the origin clients.
+    pub fn new(origins: Origins) -> Forwarder {
+        Forwarder {
+            origins,
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    /// Streams being served right now, over every tunnel.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+}
+
+/// Why a tunnel's h2 session ended with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The h2 connection failed (I/O error, protocol error, GOAWAY with an error).
+    #[error("h2: {0}")]
+    H2(#[from] h2::Error),
+    /// The gateway stopped answering PINGs.
+    #[error("gateway did not answer a ping within {0:?}")]
+    PingTimeout(Duration),
+}
+
+/// Runs the h2 server handshake (the connector is the h2 server on the tunnel).
+pub async fn handshake<T>(io: T) -> Result<Connection<T, Bytes>, h2::Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    h2::server::Builder::new()
+        .initial_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_concurrent_streams(MAX_STREAMS)
+        .enable_connect_protocol()
+        .handshake(io)
+        .await
+}
+
+/// Serves streams until the gateway closes the tunnel, it fails, or `stop` turns true; then
+/// sends GOAWAY and keeps serving until the accepted streams are done. Stream tasks live in
+/// this future: dropping it drops every stream and its origin request. With `ping_every`,
+/// the connector pings the gateway and gives up on a tunnel that stays silent for two
+/// intervals (a half-open TCP connection would otherwise look alive forever).
+pub async fn serve<T>(
+    mut conn: Connection<T, Bytes>,
+    fwd: Arc<Forwarder>,
+    mut stop: watch::Receiver<bool>,
+    ping_every: Option<Duration>,
+) -> Result<(), ServeError>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut streams = JoinSet::new();
+    let pinger = ping_every.and_then(|every| Some((conn.ping_pong()?, every)));
+    let liveness = async move {
+        let Some((mut ping_pong, every)) = pinger else {
+            return pending().await;
+        };
+        loop {
+            tokio::time::sleep(every).await;
+            let pong = ping_pong.ping(h2::Ping::opaque());
+            match tokio::time::timeout(every * 2, pong).await {
+                Ok(Ok(_)) => {}
+                // The connection itself failed: `accept` reports it.
+                Ok(Err(_)) => return pending().await,
+                Err(_) => return every * 2,
+            }
+        }
+    };
+    tokio::pin!(liveness);
+    let mut draining = false;
+    loop {
+        tokio::select! {
+            next = conn.accept() => match next {
+                Some(Ok((req, respond))) => {
+                    streams.spawn(serve_stream(Arc::clone(&fwd), req, respond));
+                }
+                Some(Err(e)) => return Err(e.into()),
+                None => return Ok(()),
+            },
+            Some(_) = streams.join_next(), if !streams.is_empty() => {}
+            _ = stopped(&mut stop), if !draining => {
+                draining = true;
+                conn.graceful_shutdown();
+            }
+            waited = &mut liveness => return Err(ServeError::PingTimeout(waited)),
+        }
+    }
+}
+
+/// Resolves once `stop` is true; never if its sender is gone.
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|s| *s).await.is_err() {
+        pending::<()>().await;
+    }
+}
+
+/// Counts a stream as in flight for as long as it lives (also when aborted).
+struct InFlight(Arc<Forwarder>);
+
+impl InFlight {
+    fn enter(fwd: &Arc<Forwarder>) -> InFlight {
+        fwd.in_flight.fetch_add(1, Ordering::Relaxed);
+        InFlight(Arc::clone(fwd))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Where the origin request goes, from the stream's `:scheme` and `:authority`.
+struct Target {
+    scheme: Scheme,
+    authority: Authority,
+    host: String,
+    port: u16,
+}
+
+impl Target {
+    fn of(uri: &Uri) -> Result<Target, &'static str> {
+        let scheme = match uri.scheme_str() {
+            Some("http") => Scheme::HTTP,
+            Some("https") => Scheme::HTTPS,
+            _ => return Err("scheme must be http or https"),
+        };
+        let authority = uri.authority().ok_or("missing :authority")?.clone();
+        let default_port = if scheme == Scheme::HTTPS { 443 } else { 80 };
+        let host = authority.host();
+        if host.is_empty() {
+            return Err("empty host");
+        }
+        Ok(Target {
+            host: host.to_owned(),
+            port: authority.port_u16().unwrap_or(default_port),
+            scheme,
+            authority,
+        })
+    }
+}
+
+async fn serve_stream(
+    fwd: Arc<Forwarder>,
+    req: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+) {
+    let _in_flight = InFlight::enter(&fwd);
+    let (mut parts, recv) = req.into_parts();
+    let insecure = parts
+        .headers
+        .remove(INSECURE_HEADER)
+        .is_some_and(|v| v.as_bytes() == b"1");
+    let host_header = parts.headers.remove(HOST_HEADER);
+    let protocol = parts.extensions.remove::<h2::ext::Protocol>();
+    let OriginRequest {
+        req,
+        recv,
+        host,
+        port,
+    } = match origin_request(parts, recv, host_header, protocol.as_ref()) {
+        Ok(built) => built,
+        Err(reason) => {
+            tracing::debug!(reason, "bad request from the gateway");
+            let code = error_code::BAD_REQUEST;
+            return send_error(
+                respond,
+                StatusCode::BAD_REQUEST,
+                code,
+                "bad request to the connector",
+            );
+        }
+    };
+    if let Err(e) = fwd.origins.admit(&host, port).await {
+        tracing::debug!(host, port, error = %e, "origin request refused");
+        return send_error(respond, StatusCode::BAD_GATEWAY, e.code(), e.public_text());
+    }
+    let sent = fwd.origins.send(req, insecure);
+    let resp = tokio::select! {
+        resp = sent => resp,
+        reason = poll_fn(|cx| respond.poll_reset(cx)) => {
+            return tracing::debug!(?reason, "gateway reset the stream before the origin answered");
+        }
+    };
+    match (resp, recv) {
+        (Err(e), _) => {
+            tracing::warn!(host, port, error = %e, "origin request failed");
+            send_error(respond, StatusCode::BAD_GATEWAY, e.code(), e.public_text());
+        }
+        (Ok(resp), Some(recv)) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            pipe_upgraded(respond, resp, recv).await;
+        }
+        (Ok(resp), _) => send_response(respond, resp).await,
+    }
+}
+
+/// The request for the origin, where it goes, and the h2 stream of an upgrade.
+struct OriginRequest {
+    req: Request<TunnelBody>,
+    /// Kept for an extended CONNECT: piped once the origin switches protocols.
+    recv: Option<RecvStream>,
+    host: String,
+    port: u16,
+}
+
+/// Builds the origin request from the gateway's stream. For an extended CONNECT the request
+/// becomes a `GET` with `Connection: Upgrade`, and the h2 stream is handed back to be piped
+/// after the origin switches protocols.
+fn origin_request(
+    parts: Parts,
+    recv: RecvStream,
+    host_header: Option<HeaderValue>,
+    protocol: Option<&h2::ext::Protocol>,
+) -> Result<OriginRequest, &'static str> {
+    let target = Target::of(&parts.uri)?;
+    let upgrade = match (&parts.method, protocol) {
+        (&Method::CONNECT, Some(protocol)) => {
+            Some(HeaderValue::from_str(protocol.as_str()).map_err(|_| "invalid :protocol")?)
+        }
+        (&Method::CONNECT, None) => return Err("plain CONNECT is not supported"),
+        _ => None,
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |pq| pq.as_str())
+        .to_owned();
+    let uri = Uri::builder()
+        .scheme(target.scheme)
+        .authority(target.authority.clone())
+        .path_and_query(path)
+        .build()
+        .map_err(|_| "invalid :path")?;
+    let mut headers = parts.headers;
+    strip_hop_by_hop(&mut headers);
+    let host = match host_header {
+        Some(host) => host,
+        None => {
+            HeaderValue::from_str(target.authority.as_str()).map_err(|_| "invalid :authority")?
+        }
+    };
+    headers.insert(HOST, host);
+    let content_length = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let (method, body, recv) = match upgrade {
+        Some(protocol) => {
+            headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+            headers.insert(UPGRADE, protocol);
+            (Method::GET, TunnelBody::empty(), Some(recv))
+        }
+        None => (
+            parts.method,
+            TunnelBody::from_stream(recv, content_length),
+            None,
+        ),
+    };
+    let mut req = Request::new(body);
+    *req.method_mut() = method;
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_11;
+    *req.headers_mut() = headers;
+    Ok(OriginRequest {
+        req,
+        recv,
+        host: target.host,
+        port: target.port,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,152 @@
+//! The edge: the pingora `HttpServerApp` that owns the user's session. Every request goes
+//! read → limits → route (one table load) → forward over a tunnel → access log + metrics.
+
+pub mod forward;
+pub mod headers;
+pub mod redirect;
+pub mod rescue;
+pub mod upgrade;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora::protocols::http::ServerSession;
+use pingora::server::ShutdownWatch;
+
+use crate::edge::forward::Served;
+use crate::edge::rescue::ForwardError;
+use crate::gateway::state::GatewayState;
+
+/// The HTTPS edge application.
+pub struct EdgeApp {
+    state: Arc<GatewayState>,
+    options: HttpServerOptions,
+}
+
+impl EdgeApp {
+    /// An edge app serving from the gateway's shared state.
+    pub fn new(state: Arc<GatewayState>) -> EdgeApp {
+        let mut options = HttpServerOptions::default();
+        options.h2_idle_timeout = Some(std::time::Duration::from_secs(
+            state.limits.h2_idle_secs,
+        ));
+        EdgeApp { state, options }
+    }
+}
+
+/// pingora's parse errors for oversized heads carry these words.
+fn parse_error_status(e: &pingora::Error) -> ForwardError {
+    let text = e.to_string();
+    if text.contains("too many headers") || text.contains("larger than") {
+        ForwardError::HeadersTooLarge
+    } else {
+        ForwardError::BadRequest("could not parse the request")
+    }
+}
+
+#[async_trait]
+impl HttpServerApp for EdgeApp {
+    async fn process_new_http(
+        self: &Arc<Self>,
+        mut session: ServerSession,
+        shutdown: &ShutdownWatch,
+    ) -> Option<ReusedHttpStream> {
+        match session.read_request().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                let err = parse_error_status(&e);
+                tracing::debug!(error = %e, "unparsable request");
+                session.set_keepalive(None);
+                rescue::respond(&mut session, &err).await;
+                return None;
+            }
+        }
+        session.set_keepalive(if *shutdown.borrow() {
+            None
+        } else {
+            Some(self.state.limits.keepalive_secs)
+        });
+        let started = Instant::now();
+        let mut served = Served::default();
+        let snapshot = self.state.snapshot.load_full();
+        let result = serve(&self.state, &snapshot, &mut session, &mut served).await;
+        let (app_name, reuse) = match &result {
+            Ok(app) => (app.clone(), true),
+            Err((app, err)) => {
+                served.status = err.status();
+                let reuse = rescue::respond(&mut session, err).await;
+                (app.clone(), reuse)
+            }
+        };
+        let elapsed = started.elapsed();
+        let metrics = app_name
+            .as_deref()
+            .and_then(|a| snapshot.app_metrics.get(a))
+            .unwrap_or(&snapshot.unrouted_metrics);
+        metrics.observe(served.status, elapsed.as_secs_f64());
+        if served.retries > 0 {
+            metrics.retries.inc_by(served.retries as u64);
+        }
+        if let Err((_, ForwardError::NoLiveConnector(_))) = &result {
+            metrics.no_live.inc();
+        }
+        if self.state.access_log {
+            let req = session.req_header();
+            tracing::info!(
+                target: "switchyard::access",
+                method = %req.method,
+                host = headers::external_authority(req).unwrap_or("-"),
+                path = req.uri.path(),
+                app = app_name.as_deref().unwrap_or("-"),
+                group = served.group.as_deref().unwrap_or("-"),
+                connector = served.connector.as_deref().unwrap_or("-"),
+                status = served.status,
+                retries = served.retries,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                error = result.as_ref().err().map(|(_, e)| e.kind()).unwrap_or("-"),
+            );
+        }
+        if !reuse || session.is_http2() {
+            return None;
+        }
+        let persistent = HttpPersistentSettings::for_session(&session);
+        match session.finish().await {
+            Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, persistent)),
+            _ => None,
+        }
+    }
+
+    fn server_options(&self) -> Option<&HttpServerOptions> {
+        Some(&self.options)
+    }
+}
+
+type AppName = Option<Arc<str>>;
+
+async fn serve(
+    state: &GatewayState,
+    snapshot: &crate::gateway::state::Snapshot,
+    session: &mut ServerSession,
+    served: &mut Served,
+) -> Result<AppName, (AppName, ForwardError)> {
+    let req = session.req_header();
+    headers::check_limits(req, &state.limits).map_err(|e| (None, e))?;
+    let authority = headers::external_authority(req)
+        .map_err(|e| (None, e))?
+        .to_owned();
+    let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let route = snapshot
+        .table
+        .lookup(&authority, path)
+        .cloned()
+        .ok_or((None, ForwardError::NoApp))?;
+    let app = Some(route.app.clone());
+    let view = state.registry.view();
+    forward::forward(session, &view, &route, &authority, served)
+        .await
+        .map_err(|e| (app.clone(), e))?;
+    Ok(app)
+}

@@ -1,0 +1,136 @@
+//! The one place where failures become HTTP answers.
+//!
+//! Bodies say what happened in words a user or operator can act on, without internals
+//! (no addresses, no stack of causes).
+
+use bytes::Bytes;
+use pingora::http::ResponseHeader;
+use pingora::protocols::http::ServerSession;
+
+/// Why a request could not be served normally.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    #[error("malformed request: {0}")]
+    BadRequest(&'static str),
+    #[error("request target too long")]
+    UriTooLong,
+    #[error("request headers too large")]
+    HeadersTooLarge,
+    #[error("no app is published at this address")]
+    NoApp,
+    #[error("no live connector for app {0}")]
+    NoLiveConnector(String),
+    #[error("the connector may not reach this app's internal address")]
+    NotAllowed,
+    #[error("the app's internal server is unreachable")]
+    OriginUnreachable,
+    #[error("TLS to the app's internal server failed")]
+    OriginTls,
+    #[error("the app's internal server failed to answer")]
+    OriginError,
+    #[error("the app did not answer in time")]
+    Timeout,
+    #[error("the tunnel to the connector failed")]
+    Tunnel(String),
+    #[error("the client went away")]
+    ClientGone,
+    /// The response had started; the connection is cut instead of answered.
+    #[error("failed after the response started: {0}")]
+    MidStream(String),
+}
+
+impl ForwardError {
+    /// The HTTP status for this failure.
+    pub fn status(&self) -> u16 {
+        match self {
+            ForwardError::BadRequest(_) => 400,
+            ForwardError::UriTooLong => 414,
+            ForwardError::HeadersTooLarge => 431,
+            ForwardError::NoApp => 404,
+            ForwardError::NoLiveConnector(_) => 503,
+            ForwardError::NotAllowed
+            | ForwardError::OriginUnreachable
+            | ForwardError::OriginTls
+            | ForwardError::OriginError
+            | ForwardError::Tunnel(_) => 502,
+            ForwardError::Timeout => 504,
+            // Logged as 499 (nginx's "client closed request"); nothing is written.
+            ForwardError::ClientGone => 499,
+            ForwardError::MidStream(_) => 502,
+        }
+    }
+
+    /// The body of the error answer.
+    pub fn body(&self) -> String {
+        match self {
+            ForwardError::NoLiveConnector(app) => format!(
+                "503 Service Unavailable: no connector of app \"{app}\" is connected right now\n"
+            ),
+            ForwardError::Tunnel(_) => {
+                "502 Bad Gateway: the tunnel to the app's connector failed\n".to_string()
+            }
+            other => format!("{} {}: {other}\n", other.status(), reason(other.status())),
+        }
+    }
+
+    /// A short stable label for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ForwardError::BadRequest(_) => "bad_request",
+            ForwardError::UriTooLong => "uri_too_long",
+            ForwardError::HeadersTooLarge => "headers_too_large",
+            ForwardError::NoApp => "no_app",
+            ForwardError::NoLiveConnector(_) => "no_live_connector",
+            ForwardError::NotAllowed => "not_allowed",
+            ForwardError::OriginUnreachable => "origin_unreachable",
+            ForwardError::OriginTls => "origin_tls",
+            ForwardError::OriginError => "origin_error",
+            ForwardError::Timeout => "timeout",
+            ForwardError::Tunnel(_) => "tunnel",
+            ForwardError::ClientGone => "client_gone",
+            ForwardError::MidStream(_) => "mid_stream",
+        }
+    }
+}
+
+fn reason(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Error")
+}
+
+/// Writes the error answer. Returns false when the connection must not be reused.
+pub async fn respond(session: &mut ServerSession, err: &ForwardError) -> bool {
+    if matches!(err, ForwardError::ClientGone | ForwardError::MidStream(_)) {
+        return false;
+    }
+    let body = Bytes::from(err.body());
+    let mut resp = match ResponseHeader::build(err.status(), Some(4)) {
+        Ok(r) => r,
+        Err(_) => return false,
+    };
+    let ok = resp
+        .insert_header("content-type", "text/plain; charset=utf-8")
+        .and_then(|_| resp.insert_header("content-length", body.len().to_string()))
+        .and_then(|_| resp.insert_header("cache-control", "no-store"))
+        .is_ok();
+    if !ok {
+        return false;
+    }
+    // Malformed or oversized requests leave the connection in an unknown state.
+    let reuse = !matches!(
+        err,
+        ForwardError::BadRequest(_) | ForwardError::UriTooLong | ForwardError::HeadersTooLarge
+    );
+    if !reuse {
+        session.set_keepalive(None);
+    }
+    if session.write_response_header(Box::new(resp)).await.is_err() {
+        return false;
+    }
+    if session.write_response_body(body, true).await.is_err() {
+        return false;
+    }
+    reuse
+}

@@ -1,0 +1,378 @@
+//! Running a gateway: stage the configuration, start the tunnel and metrics listeners on a
+//! control runtime, start the pingora edge on its own thread, and hand back a handle.
+
+pub mod state;
+mod watch;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
+use pingora::listeners::{ListenerConfig, TcpSocketOptions};
+use pingora::server::configuration::{Opt, ServerConf};
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
+use tokio::net::TcpListener;
+
+use crate::config::gateway::GatewayConfig;
+use crate::edge::redirect::RedirectApp;
+use crate::edge::EdgeApp;
+use crate::net::{wait_listening, PortHold};
+use crate::tls::SniResolver;
+pub use state::GatewayState;
+
+/// Why a gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("invalid configuration:\n  {}", .0.join("\n  "))]
+    Invalid(Vec<String>),
+    #[error("{what} {addr}: {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Start(String),
+}
+
+/// How to run the gateway process.
+#[derive(Debug, Clone, Default)]
+pub struct GatewayOptions {
+    /// The file to reload on SIGHUP and on change.
+    pub config_path: Option<PathBuf>,
+    /// Take the listening sockets over from a running gateway (pingora graceful upgrade).
+    pub upgrade: bool,
+    /// React to SIGTERM (graceful), SIGINT (fast) and SIGQUIT (upgrade hand-over).
+    pub unix_signals: bool,
+}
+
+/// A running gateway.
+pub struct GatewayHandle {
+    pub https_addr: SocketAddr,
+    pub http_addr: Option<SocketAddr>,
+    pub tunnel_addr: SocketAddr,
+    pub metrics_addr: SocketAddr,
+    pub state: Arc<GatewayState>,
+    stop: tokio::sync::watch::Sender<Option<StopKind>>,
+    server: Option<std::thread::JoinHandle<()>>,
+    control: Option<tokio::runtime::Runtime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopKind {
+    Fast,
+    Graceful,
+}
+
+impl GatewayHandle {
+    /// Re-reads the config file and applies it (all or nothing).
+    pub fn reload(&self) -> Result<u64, Vec<String>> {
+        self.state.reload_from_file()
+    }
+
+    /// Applies a configuration given in memory (all or nothing).
+    pub fn apply(&self, cfg: &GatewayConfig) -> Result<u64, Vec<String>> {
+        self.state.apply(cfg)
+    }
+
+    /// A handle on the control runtime (for the binary's signal handling).
+    pub fn control(&self) -> Option<tokio::runtime::Handle> {
+        self.control.as_ref().map(|r| r.handle().clone())
+    }
+
+    /// Stops at once: listeners close, open connections are dropped.
+    pub fn shutdown(mut self) {
+        let _ = self.stop.send(Some(StopKind::Fast));
+        self.finish();
+    }
+
+    /// Stops accepting, lets in-flight requests finish for the grace period, then stops.
+    pub fn shutdown_graceful(mut self) {
+        let _ = self.stop.send(Some(StopKind::Graceful));
+        self.finish();
+    }
+
+    /// Blocks until the edge server exits (on a signal when `unix_signals` is set).
+    pub fn wait(mut self) {
+        self.finish();
+    }
+
+    fn finish(&mut self) {
+        if let Some(t) = self.server.take() {
+            let _ = t.join();
+        }
+        if let Some(rt) = self.control.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl Drop for GatewayHandle {
+    fn drop(&mut self) {
+        if self.server.is_some() {
+            let _ = self.stop.send(Some(StopKind::Fast));
+            self.finish();
+        }
+    }
+}
+
+/// Stops pingora from our channel and, when asked, from Unix signals.
+struct StopSignal {
+    rx: tokio::sync::watch::Receiver<Option<StopKind>>,
+    unix: bool,
+}
+
+#[async_trait]
+impl ShutdownSignalWatch for StopSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        let mut rx = self.rx.clone();
+        let from_channel = async move {
+            loop {
+                if let Some(kind) = *rx.borrow_and_update() {
+                    return kind;
+                }
+                if rx.changed().await.is_err() {
+                    // The handle is gone: nobody can stop us any more except signals.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        let from_unix = async {
+            if !self.unix {
+                return std::future::pending().await;
+            }
+            unix_signal().await
+        };
+        tokio::select! {
+            kind = from_channel => match kind {
+                StopKind::Fast => ShutdownSignal::FastShutdown,
+                StopKind::Graceful => ShutdownSignal::GracefulTerminate,
+            },
+            sig = from_unix => sig,
+        }
+    }
+}
+
+async fn unix_signal() -> ShutdownSignal {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::quit()),
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
+        _ = term.recv() => ShutdownSignal::GracefulTerminate,
+        _ = int.recv() => ShutdownSignal::FastShutdown,
+    }
+}
+
+fn parse_addr(what: &'static str, s: &str) -> Result<SocketAddr, GatewayError> {
+    s.parse().map_err(|_| GatewayError::Invalid(vec![format!("{what}: \"{s}\" is not an ip:port address")]))
+}
+
+/// Starts a gateway and returns once its listeners accept connections.
+pub fn run_gateway(cfg: GatewayConfig, opts: GatewayOptions) -> Result<GatewayHandle, GatewayError> {
+    let staged = state::stage(&cfg, 1).map_err(GatewayError::Invalid)?;
+    let tunnel_cert_paths = cfg
+        .tunnel_cert()
+        .ok_or_else(|| GatewayError::Invalid(vec!["tunnel: no certificate".into()]))?;
+    let tunnel_cert = crate::tls::load_cert_pair(
+        &cfg.resolve(&tunnel_cert_paths.cert),
+        &cfg.resolve(&tunnel_cert_paths.key),
+    )
+    .map_err(|e| GatewayError::Invalid(vec![format!("tunnel certificate: {e}")]))?;
+    let tunnel_tls = tokio_rustls::TlsAcceptor::from(Arc::new(crate::tls::server_config(&tunnel_cert, &[])));
+
+    let https_hold = PortHold::new(parse_addr("listen.https", &cfg.listen.https)?).map_err(|source| {
+        GatewayError::Bind { what: "HTTPS listener", addr: cfg.listen.https.clone(), source }
+    })?;
+    let http_hold = match &cfg.listen.http {
+        Some(a) => Some(PortHold::new(parse_addr("listen.http", a)?).map_err(|source| {
+            GatewayError::Bind { what: "HTTP listener", addr: a.clone(), source }
+        })?),
+        None => None,
+    };
+
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("switchyard-control")
+        .enable_all()
+        .build()
+        .map_err(|e| GatewayError::Start(format!("control runtime: {e}")))?;
+    // Bound here with std so errors surface now and the addresses are known; the control
+    // runtime adopts them (this function may itself be called from async code).
+    let bind_std = |what: &'static str, addr: &str| {
+        std::net::TcpListener::bind(addr)
+            .and_then(|l| l.set_nonblocking(true).map(|_| l))
+            .map_err(|source| GatewayError::Bind {
+                what,
+                addr: addr.to_string(),
+                source,
+            })
+    };
+    let tunnel_listener = bind_std("tunnel listener", &cfg.listen.tunnel)?;
+    let metrics_listener = bind_std("metrics listener", &cfg.listen.metrics)?;
+    let tunnel_addr = tunnel_listener
+        .local_addr()
+        .map_err(|e| GatewayError::Start(e.to_string()))?;
+    let metrics_addr = metrics_listener
+        .local_addr()
+        .map_err(|e| GatewayError::Start(e.to_string()))?;
+
+    let state = GatewayState::new(&cfg, staged, opts.config_path.clone());
+    {
+        let state = state.clone();
+        control.spawn(async move {
+            match TcpListener::from_std(tunnel_listener) {
+                Ok(l) => crate::tunnel::acceptor::serve(l, tunnel_tls, state).await,
+                Err(e) => tracing::error!(error = %e, "tunnel listener"),
+            }
+        });
+    }
+    {
+        let metrics = state.metrics.clone();
+        control.spawn(async move {
+            match TcpListener::from_std(metrics_listener) {
+                Ok(l) => crate::metrics::serve(l, metrics).await,
+                Err(e) => tracing::error!(error = %e, "metrics listener"),
+            }
+        });
+    }
+    if let Some(path) = &opts.config_path {
+        if cfg.runtime.watch_interval_ms > 0 {
+            control.spawn(watch::watch_file(
+                path.clone(),
+                Duration::from_millis(cfg.runtime.watch_interval_ms),
+                state.clone(),
+            ));
+        }
+    }
+
+    let (stop, stop_rx) = tokio::sync::watch::channel(None);
+    let https_addr = https_hold.addr;
+    let http_addr = http_hold.as_ref().map(|h| h.addr);
+    let server = {
+        let state = state.clone();
+        let cfg = cfg.clone();
+        let https_reuse = https_hold.needs_reuseport();
+        let http_reuse = http_hold.as_ref().is_some_and(|h| h.needs_reuseport());
+        std::thread::Builder::new()
+            .name("switchyard-edge".into())
+            .spawn(move || {
+                run_edge(
+                    &cfg,
+                    state,
+                    (https_addr, https_reuse),
+                    http_addr.map(|a| (a, http_reuse)),
+                    opts,
+                    StopSignal { rx: stop_rx, unix: false },
+                )
+            })
+            .map_err(|e| GatewayError::Start(format!("edge thread: {e}")))?
+    };
+    let mut handle = GatewayHandle {
+        https_addr,
+        http_addr,
+        tunnel_addr,
+        metrics_addr,
+        state,
+        stop,
+        server: Some(server),
+        control: Some(control),
+    };
+    let up = wait_listening(https_addr, Duration::from_secs(15))
+        && http_addr.is_none_or(|a| wait_listening(a, Duration::from_secs(15)));
+    drop(https_hold);
+    drop(http_hold);
+    if !up {
+        let _ = handle.stop.send(Some(StopKind::Fast));
+        handle.finish();
+        return Err(GatewayError::Start(format!(
+            "the HTTPS listener on {https_addr} did not come up (address in use?)"
+        )));
+    }
+    tracing::info!(
+        https = %https_addr,
+        tunnel = %tunnel_addr,
+        metrics = %crate::metrics::describe(&metrics_addr),
+        "gateway ready"
+    );
+    Ok(handle)
+}
+
+fn socket_options(reuseport: bool) -> TcpSocketOptions {
+    let mut o = TcpSocketOptions::default();
+    if reuseport {
+        o.so_reuseport = Some(true);
+    }
+    o
+}
+
+fn run_edge(
+    cfg: &GatewayConfig,
+    state: Arc<GatewayState>,
+    https: (SocketAddr, bool),
+    http: Option<(SocketAddr, bool)>,
+    opts: GatewayOptions,
+    mut stop: StopSignal,
+) {
+    let mut conf = ServerConf::default();
+    conf.threads = if cfg.runtime.threads == 0 {
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    } else {
+        cfg.runtime.threads
+    };
+    conf.grace_period_seconds = Some(cfg.runtime.shutdown_grace_secs);
+    conf.graceful_shutdown_timeout_seconds = Some(1);
+    let opt = Opt {
+        upgrade: opts.upgrade,
+        ..Opt::default()
+    };
+    stop.unix = opts.unix_signals;
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+
+    let mut tls = match TlsSettings::intermediate("", "") {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!(error = %e, "TLS settings");
+            return;
+        }
+    };
+    let unknown = state
+        .metrics
+        .tls_handshake_failures
+        .with_label_values(&["unknown_sni"]);
+    tls.set_cert_resolver(Arc::new(SniResolver::new(state.certs.clone(), unknown)));
+    tls.enable_h2();
+    let mut edge = Service::new("switchyard-edge".into(), EdgeApp::new(state.clone()));
+    edge.add_listener(
+        ListenerConfig::tcp(https.0.to_string())
+            .tcp_socket_options(socket_options(https.1))
+            .tls(tls),
+    );
+    server.add_service(edge);
+    if let Some((addr, reuse)) = http {
+        let mut redirect = Service::new(
+            "switchyard-redirect".into(),
+            RedirectApp {
+                https_port: https.0.port(),
+            },
+        );
+        redirect.add_listener(
+            ListenerConfig::tcp(addr.to_string()).tcp_socket_options(socket_options(reuse)),
+        );
+        server.add_service(redirect);
+    }
+    server.bootstrap();
+    server.run(RunArgs {
+        shutdown_signal: Box::new(stop),
+    });
+}

@@ -1,0 +1,207 @@
+//! The `switchyard` binary: parse the command line, call the library, map errors to exit
+//! codes (0 ok, 1 runtime failure, 2 invalid configuration or usage).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "Publish private web apps through connector groups that dial out to a gateway",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway: HTTPS edge, tunnel listener, metrics.
+    Gateway {
+        /// Configuration file (TOML); see conf/gateway.toml.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+        /// Validate the configuration (catalog, certificates) and exit: 0 valid, 2 invalid.
+        #[arg(long)]
+        test: bool,
+        /// Take the listening sockets over from a running gateway (send it SIGQUIT).
+        #[arg(short, long)]
+        upgrade: bool,
+    },
+    /// Run a connector: dial out to the gateway and serve its requests.
+    Connector {
+        /// Configuration file (TOML); see conf/connector.toml.
+        #[arg(short, long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Everything in one process with generated certificates: a gateway, two demo origins and
+    /// three connectors in two groups. Runs until Ctrl-C.
+    Quickstart {
+        /// HTTPS address of the gateway.
+        #[arg(long, default_value = "127.0.0.1:8443")]
+        https: String,
+        /// Metrics address.
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        metrics: String,
+        /// Where to write the generated CA certificate.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Generate a connector secret and print it with the hash to put in the gateway config.
+    Secret,
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Gateway {
+            config,
+            test,
+            upgrade,
+        } => gateway(config, test, upgrade),
+        Command::Connector { config } => connector(config),
+        Command::Quickstart {
+            https,
+            metrics,
+            dir,
+        } => {
+            let opts = switchyard::quickstart::QuickstartOptions {
+                https,
+                metrics,
+                dir,
+                ..Default::default()
+            };
+            switchyard::quickstart::run_blocking(opts).map_err(anyhow::Error::msg)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Secret => {
+            let secret = switchyard::catalog::secret::generate();
+            println!("secret      = \"{secret}\"   # connector.toml");
+            println!(
+                "secret_hash = \"{}\"   # gateway.toml [[connectors]]",
+                switchyard::catalog::secret::hash(&secret)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn gateway(config: PathBuf, test: bool, upgrade: bool) -> anyhow::Result<ExitCode> {
+    use switchyard::config::gateway::GatewayConfig;
+    let cfg = match GatewayConfig::from_file(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    if test {
+        return Ok(match switchyard::gateway::state::stage(&cfg, 1) {
+            Ok(staged) => {
+                println!(
+                    "{}: configuration is valid ({} apps, {} certificates)",
+                    config.display(),
+                    staged.table.app_count(),
+                    staged.certs.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(errors) => {
+                eprintln!("{}: invalid configuration:", config.display());
+                for e in errors {
+                    eprintln!("  {e}");
+                }
+                ExitCode::from(2)
+            }
+        });
+    }
+    let opts = switchyard::gateway::GatewayOptions {
+        config_path: Some(config.clone()),
+        upgrade,
+        unix_signals: true,
+    };
+    let handle = match switchyard::run_gateway(cfg, opts) {
+        Ok(h) => h,
+        Err(switchyard::gateway::GatewayError::Invalid(errors)) => {
+            eprintln!("{}: invalid configuration:", config.display());
+            for e in errors {
+                eprintln!("  {e}");
+            }
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e).context("gateway failed to start"),
+    };
+    // SIGHUP reloads; SIGTERM/SIGINT/SIGQUIT are handled by the edge server.
+    if let Some(rt) = handle.control() {
+        let state = handle.state.clone();
+        rt.spawn(async move {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
+                tracing::error!("cannot install the SIGHUP handler");
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading configuration");
+                let st = state.clone();
+                let _ = tokio::task::spawn_blocking(move || st.reload_from_file()).await;
+            }
+        });
+    }
+    handle.wait();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn connector(config: PathBuf) -> anyhow::Result<ExitCode> {
+    use switchyard::config::connector::ConnectorConfig;
+    let cfg = match ConnectorConfig::from_file(&config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("switchyard-connector")
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(async move {
+        let handle = switchyard::run_connector(cfg)
+            .await
+            .context("connector failed to start")?;
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("signal handler")?;
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: draining"),
+            _ = tokio::signal::ctrl_c() => tracing::info!("interrupt: draining"),
+        }
+        handle.shutdown().await;
+        Ok::<_, anyhow::Error>(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,321 @@
+//! Prometheus metrics: names (all `switchyard_`), the registry of one gateway, and the
+//! `/metrics` listener.
+//!
+//! Labels are bounded: app, group, connector, status class, reason. Per-app handles are
+//! resolved once per routing-table swap ([`AppMetrics`]) so the request path only touches
+//! atomics.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// Latency buckets in seconds: 0.5 ms … 60 s.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0,
+];
+
+/// Every metric of one gateway instance.
+pub struct Metrics {
+    pub registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub live_connectors: IntGaugeVec,
+    pub tunnels: IntGauge,
+    pub connector_in_flight: IntGaugeVec,
+    pub retries: IntCounterVec,
+    pub no_live_connector: IntCounterVec,
+    pub table_version: IntGauge,
+    pub table_swaps: IntCounter,
+    pub reloads: IntCounter,
+    pub reload_failures: IntCounter,
+    pub tls_handshake_failures: IntCounterVec,
+    pub tunnel_auth_failures: IntCounterVec,
+    pub tunnel_disconnects: IntCounterVec,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
+    // Names are static and unique, so registration cannot fail; a failure would be a
+    // programming error caught by the tests.
+    if let Err(e) = r.register(Box::new(m.clone())) {
+        tracing::error!(error = %e, "metric registration failed");
+    }
+    m
+}
+
+fn counter_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    match IntCounterVec::new(Opts::new(name, help), labels) {
+        Ok(m) => reg(r, m),
+        Err(e) => unreachable_metric(name, e),
+    }
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    match IntGaugeVec::new(Opts::new(name, help), labels) {
+        Ok(m) => reg(r, m),
+        Err(e) => unreachable_metric(name, e),
+    }
+}
+
+fn counter(r: &Registry, name: &str, help: &str) -> IntCounter {
+    match IntCounter::new(name, help) {
+        Ok(m) => reg(r, m),
+        Err(e) => unreachable_metric(name, e),
+    }
+}
+
+fn gauge(r: &Registry, name: &str, help: &str) -> IntGauge {
+    match IntGauge::new(name, help) {
+        Ok(m) => reg(r, m),
+        Err(e) => unreachable_metric(name, e),
+    }
+}
+
+#[allow(clippy::panic)]
+fn unreachable_metric(name: &str, e: prometheus::Error) -> ! {
+    // Only reachable with an invalid static name: a bug, found by any test that starts a gateway.
+    panic!("invalid metric definition {name}: {e}")
+}
+
+impl Metrics {
+    /// Creates and registers every metric in a fresh registry.
+    pub fn new() -> Metrics {
+        let r = Registry::new();
+        let request_duration = match HistogramVec::new(
+            HistogramOpts::new(
+                "switchyard_request_duration_seconds",
+                "Time from request received to response finished, by app.",
+            )
+            .buckets(LATENCY_BUCKETS.to_vec()),
+            &["app"],
+        ) {
+            Ok(m) => reg(&r, m),
+            Err(e) => unreachable_metric("switchyard_request_duration_seconds", e),
+        };
+        Metrics {
+            requests: counter_vec(
+                &r,
+                "switchyard_requests_total",
+                "Requests answered, by app and status class.",
+                &["app", "class"],
+            ),
+            request_duration,
+            live_connectors: gauge_vec(
+                &r,
+                "switchyard_live_connectors",
+                "Connectors with at least one live tunnel, by group.",
+                &["group"],
+            ),
+            tunnels: gauge(&r, "switchyard_tunnels", "Authenticated tunnels open now."),
+            connector_in_flight: gauge_vec(
+                &r,
+                "switchyard_connector_in_flight",
+                "Requests in flight on each connector.",
+                &["connector"],
+            ),
+            retries: counter_vec(
+                &r,
+                "switchyard_retries_total",
+                "Requests retried on another connector, by app.",
+                &["app"],
+            ),
+            no_live_connector: counter_vec(
+                &r,
+                "switchyard_no_live_connector_total",
+                "Requests answered 503 because no group of the app had a live connector.",
+                &["app"],
+            ),
+            table_version: gauge(
+                &r,
+                "switchyard_routing_table_version",
+                "Version of the routing table in service.",
+            ),
+            table_swaps: counter(
+                &r,
+                "switchyard_routing_table_swaps_total",
+                "Routing tables published.",
+            ),
+            reloads: counter(
+                &r,
+                "switchyard_config_reloads_total",
+                "Configuration reloads applied.",
+            ),
+            reload_failures: counter(
+                &r,
+                "switchyard_config_reload_failures_total",
+                "Configuration reloads rejected (the previous configuration kept serving).",
+            ),
+            tls_handshake_failures: counter_vec(
+                &r,
+                "switchyard_tls_handshake_failures_total",
+                "TLS handshakes refused on the edge listener, by reason.",
+                &["reason"],
+            ),
+            tunnel_auth_failures: counter_vec(
+                &r,
+                "switchyard_tunnel_auth_failures_total",
+                "Connector hellos refused, by reason.",
+                &["reason"],
+            ),
+            tunnel_disconnects: counter_vec(
+                &r,
+                "switchyard_tunnel_disconnects_total",
+                "Tunnels lost, by cause.",
+                &["cause"],
+            ),
+            registry: r,
+        }
+    }
+
+    /// Per-app handles for every app of a table, resolved once.
+    pub fn for_apps<'a>(&self, apps: impl Iterator<Item = &'a str>) -> HashMap<Arc<str>, AppMetrics> {
+        apps.map(|app| (Arc::<str>::from(app), self.app(app)))
+            .collect()
+    }
+
+    /// Handles for one app (or `"-"` for requests that matched no app).
+    pub fn app(&self, app: &str) -> AppMetrics {
+        let class = |c: &str| self.requests.with_label_values(&[app, c]);
+        AppMetrics {
+            by_class: [
+                class("1xx"),
+                class("2xx"),
+                class("3xx"),
+                class("4xx"),
+                class("5xx"),
+            ],
+            duration: self.request_duration.with_label_values(&[app]),
+            retries: self.retries.with_label_values(&[app]),
+            no_live: self.no_live_connector.with_label_values(&[app]),
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> Vec<u8> {
+        let mut buf = Vec::with_capacity(16 * 1024);
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
+            tracing::warn!(error = %e, "metrics encoding failed");
+        }
+        buf
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Metric handles of one app.
+#[derive(Clone)]
+pub struct AppMetrics {
+    by_class: [IntCounter; 5],
+    pub duration: Histogram,
+    pub retries: IntCounter,
+    pub no_live: IntCounter,
+}
+
+impl AppMetrics {
+    /// Counts one answered request.
+    pub fn observe(&self, status: u16, seconds: f64) {
+        let idx = (status / 100).clamp(1, 5) as usize - 1;
+        self.by_class[idx].inc();
+        self.duration.observe(seconds);
+    }
+}
+
+/// Serves `GET /metrics` (and `/healthz`) on an already bound listener until the task is
+/// dropped. A tiny HTTP/1.0-style server: one request per connection.
+pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
+    loop {
+        let (mut sock, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let metrics = metrics.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let mut used = 0;
+            let read = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+                while used < buf.len() {
+                    let n = sock.read(&mut buf[used..]).await?;
+                    if n == 0 {
+                        break;
+                    }
+                    used += n;
+                    if buf[..used].windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+                Ok::<_, std::io::Error>(())
+            })
+            .await;
+            if !matches!(read, Ok(Ok(()))) {
+                return;
+            }
+            let line = buf[..used].split(|b| *b == b'\r').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(line);
+            let mut parts = line.split_whitespace();
+            let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let path = path.split('?').next().unwrap_or("");
+            let (status, ctype, body) = match (method, path) {
+                ("GET", "/metrics") => (
+                    "200 OK",
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    metrics.render(),
+                ),
+                ("GET", "/healthz") => ("200 OK", "text/plain", b"ok\n".to_vec()),
+                ("GET", _) => ("404 Not Found", "text/plain", b"not found\n".to_vec()),
+                _ => (
+                    "405 Method Not Allowed",
+                    "text/plain",
+                    b"method not allowed\n".to_vec(),
+                ),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: {ctype}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = sock.write_all(head.as_bytes()).await;
+            let _ = sock.write_all(&body).await;
+            let _ = sock.shutdown().await;
+        });
+    }
+}
+
+/// Address helper for logs.
+pub fn describe(addr: &SocketAddr) -> String {
+    format!("http://{addr}/metrics")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_prefixed_and_observations_land() {
+        let m = Metrics::new();
+        let app = m.app("wiki");
+        app.observe(204, 0.002);
+        app.observe(503, 0.001);
+        m.tunnels.set(3);
+        let text = String::from_utf8(m.render()).expect("utf8");
+        assert!(text.contains("switchyard_requests_total{app=\"wiki\",class=\"2xx\"} 1"), "{text}");
+        assert!(text.contains("switchyard_requests_total{app=\"wiki\",class=\"5xx\"} 1"), "{text}");
+        assert!(text.contains("switchyard_tunnels 3"), "{text}");
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            assert!(line.starts_with("switchyard_"), "{line}");
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Listener addresses: binding with port 0 for tests and the quickstart, and waiting until a
+//! listener answers.
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Protocol, Socket, Type};
+
+/// A port held for a listener that someone else (pingora) binds. With port 0 a free port is
+/// picked; the socket is bound with `SO_REUSEPORT` but never listens, so no other process
+/// can take the port and no connection lands on it. Drop it once the real listener is up.
+pub struct PortHold {
+    pub addr: SocketAddr,
+    _socket: Option<Socket>,
+}
+
+impl PortHold {
+    /// Holds `addr`; only port 0 needs holding (a fixed port is simply handed through).
+    pub fn new(addr: SocketAddr) -> std::io::Result<PortHold> {
+        if addr.port() != 0 {
+            return Ok(PortHold { addr, _socket: None });
+        }
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        socket.set_reuse_address(true)?;
+        socket.set_reuse_port(true)?;
+        socket.bind(&addr.into())?;
+        let bound = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| std::io::Error::other("bound address is not an inet address"))?;
+        Ok(PortHold {
+            addr: bound,
+            _socket: Some(socket),
+        })
+    }
+
+    /// True when the held port needs `SO_REUSEPORT` on the real listener.
+    pub fn needs_reuseport(&self) -> bool {
+        self._socket.is_some()
+    }
+}
+
+/// Waits until something accepts TCP connections on `addr`.
+pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let target = match addr.ip() {
+        ip if ip.is_unspecified() => {
+            if addr.is_ipv4() {
+                SocketAddr::from(([127, 0, 0, 1], addr.port()))
+            } else {
+                SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, addr.port()))
+            }
+        }
+        _ => addr,
+    };
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_port_is_not_listening_but_can_be_bound_again_with_reuseport() {
+        let hold = PortHold::new("127.0.0.1:0".parse().expect("addr")).expect("hold");
+        assert_ne!(hold.addr.port(), 0);
+        assert!(!wait_listening(hold.addr, Duration::from_millis(50)));
+        let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");
+        s.set_reuse_port(true).expect("reuseport");
+        s.bind(&hold.addr.into()).expect("second bind");
+        s.listen(8).expect("listen");
+        assert!(wait_listening(hold.addr, Duration::from_secs(2)));
+    }
+}

@@ -1,0 +1,208 @@
+//! `switchyard quickstart`: a whole deployment in one process, nothing to prepare. A CA and an
+//! ECDSA certificate for `*.localhost`, a gateway, two demo origins, and three connectors in
+//! two groups (`dc-east` with two, `dc-west` with one as the backup group).
+
+mod origins;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::catalog::{secret, AppSpec, BalancePolicy, ConnectorSpec, GroupSpec};
+use crate::config::connector::ConnectorConfig;
+use crate::config::gateway::{CertPaths, GatewayConfig, ListenConfig};
+use crate::gateway::{GatewayHandle, GatewayOptions};
+use crate::tls::gen;
+use crate::ConnectorHandle;
+
+/// Where the quickstart listens and writes.
+#[derive(Debug, Clone)]
+pub struct QuickstartOptions {
+    pub https: String,
+    pub metrics: String,
+    pub tunnel: String,
+    /// Folder for the generated CA and certificates (default: a fresh temporary folder).
+    pub dir: Option<PathBuf>,
+    /// Access log lines (on by default; tests turn them off).
+    pub access_log: bool,
+}
+
+impl Default for QuickstartOptions {
+    fn default() -> Self {
+        QuickstartOptions {
+            https: "127.0.0.1:8443".into(),
+            metrics: "127.0.0.1:9100".into(),
+            tunnel: "127.0.0.1:0".into(),
+            dir: None,
+            access_log: true,
+        }
+    }
+}
+
+/// A running quickstart.
+pub struct Quickstart {
+    pub gateway: GatewayHandle,
+    pub connectors: Vec<ConnectorHandle>,
+    pub ca_path: PathBuf,
+    pub origins: Vec<SocketAddr>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Quickstart {
+    /// Ready-to-paste commands for a first try.
+    pub fn instructions(&self) -> String {
+        let port = self.gateway.https_addr.port();
+        let ca = self.ca_path.display();
+        let m = self.gateway.metrics_addr;
+        format!(
+            "Switchyard quickstart is running.\n\
+             \n\
+             \x20 gateway  https://127.0.0.1:{port}  (certificate for *.localhost)\n\
+             \x20 groups   dc-east: east-1, east-2   dc-west (backup): west-1\n\
+             \x20 apps     hello.localhost, echo.localhost\n\
+             \x20 CA       {ca}\n\
+             \n\
+             Try:\n\
+             \x20 curl --cacert {ca} --resolve hello.localhost:{port}:127.0.0.1 https://hello.localhost:{port}/\n\
+             \x20 curl --cacert {ca} --resolve echo.localhost:{port}:127.0.0.1 https://echo.localhost:{port}/some/path -d 'hi'\n\
+             \x20 curl --cacert {ca} --resolve echo.localhost:{port}:127.0.0.1 --http2 -I https://echo.localhost:{port}/\n\
+             \x20 curl http://{m}/metrics\n\
+             \n\
+             Ctrl-C stops everything.\n"
+        )
+    }
+
+    /// Stops connectors, origins and the gateway.
+    pub fn shutdown(mut self) {
+        for c in &self.connectors {
+            c.kill();
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+        self.gateway.shutdown();
+    }
+}
+
+fn write_certs(dir: &Path) -> Result<(PathBuf, CertPaths), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let ca = gen::Ca::new("Switchyard quickstart CA").map_err(|e| e.to_string())?;
+    let leaf = ca
+        .issue(&["*.localhost", "localhost", "127.0.0.1"])
+        .map_err(|e| e.to_string())?;
+    let ca_path = dir.join("ca.pem");
+    std::fs::write(&ca_path, ca.cert_pem())
+        .map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
+    let (cert, key) = gen::write_pair(dir, "localhost", &leaf)
+        .map_err(|e| format!("cannot write certificates to {}: {e}", dir.display()))?;
+    Ok((ca_path, CertPaths { cert, key }))
+}
+
+/// Starts everything and returns once the connectors are connected.
+pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
+    let dir = match &opts.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!("switchyard-quickstart-{}", std::process::id())),
+    };
+    let (ca_path, edge_cert) = write_certs(&dir)?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("switchyard-quickstart")
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let hello = runtime
+        .block_on(origins::spawn_hello())
+        .map_err(|e| format!("hello origin: {e}"))?;
+    let echo = runtime
+        .block_on(origins::spawn_echo())
+        .map_err(|e| format!("echo origin: {e}"))?;
+
+    let names = ["east-1", "east-2", "west-1"];
+    let secrets: Vec<String> = names.iter().map(|_| secret::generate()).collect();
+    let group_of = |n: &str| if n.starts_with("east") { "dc-east" } else { "dc-west" };
+    let app = |name: &str, origin: SocketAddr| AppSpec {
+        name: name.into(),
+        host: format!("{name}.localhost"),
+        path_prefix: None,
+        internal_url: format!("http://{origin}"),
+        groups: vec!["dc-east".into(), "dc-west".into()],
+        preserve_host: false,
+        backend_timeout_secs: None,
+        origin_tls_verify: true,
+    };
+    let mut cfg = GatewayConfig {
+        listen: ListenConfig {
+            https: opts.https.clone(),
+            http: None,
+            tunnel: opts.tunnel.clone(),
+            metrics: opts.metrics.clone(),
+        },
+        certificates: vec![edge_cert],
+        groups: vec![
+            GroupSpec { name: "dc-east".into(), balance: BalancePolicy::P2c },
+            GroupSpec { name: "dc-west".into(), balance: BalancePolicy::P2c },
+        ],
+        connectors: names
+            .iter()
+            .zip(&secrets)
+            .map(|(n, s)| ConnectorSpec {
+                id: (*n).into(),
+                group: group_of(n).into(),
+                secret_hash: secret::hash(s),
+            })
+            .collect(),
+        apps: vec![app("hello", hello), app("echo", echo)],
+        ..GatewayConfig::default()
+    };
+    cfg.runtime.access_log = opts.access_log;
+    cfg.runtime.threads = 2;
+    let gateway = crate::run_gateway(cfg, GatewayOptions::default()).map_err(|e| e.to_string())?;
+
+    let tunnel = gateway.tunnel_addr;
+    let connectors = runtime.block_on(async {
+        let mut out = Vec::new();
+        for (n, s) in names.iter().zip(&secrets) {
+            let c = ConnectorConfig {
+                id: (*n).into(),
+                secret: Some(s.clone()),
+                gateways: vec![format!("127.0.0.1:{}", tunnel.port())],
+                server_name: Some("localhost".into()),
+                ca_file: Some(ca_path.clone()),
+                allow: vec!["127.0.0.1".into()],
+                ..ConnectorConfig::new(n, vec![])
+            };
+            out.push(crate::run_connector(c).await.map_err(|e| e.to_string())?);
+        }
+        for c in &out {
+            if !c.wait_tunnels(1, Duration::from_secs(10)).await {
+                return Err(format!("connector {} did not connect", c.id()));
+            }
+        }
+        Ok::<_, String>(out)
+    })?;
+    Ok(Quickstart {
+        gateway,
+        connectors,
+        ca_path,
+        origins: vec![hello, echo],
+        runtime: Some(runtime),
+    })
+}
+
+/// Starts, prints the instructions, and runs until Ctrl-C.
+pub fn run_blocking(opts: QuickstartOptions) -> Result<(), String> {
+    let qs = start(opts)?;
+    println!("{}", qs.instructions());
+    let wait = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    wait.block_on(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    println!("stopping");
+    qs.shutdown();
+    Ok(())
+}

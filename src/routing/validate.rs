@@ -1,0 +1,315 @@
+//! Catalog validation: every rule checked, every error collected with its path.
+
+use std::collections::hash_map::Entry;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::{Scheme, Uri};
+
+use super::host;
+use super::{CatalogError, ConnectorEntry, GroupEntry, InternalUrl, Route};
+use crate::catalog::{secret, AppSpec, Catalog, DEFAULT_BACKEND_TIMEOUT_SECS};
+
+/// The validated pieces of a catalog, ready to be indexed.
+#[derive(Debug, Default)]
+pub(super) struct Parts {
+    pub(super) routes: Vec<Arc<Route>>,
+    pub(super) groups: Vec<GroupEntry>,
+    pub(super) connectors: Vec<ConnectorEntry>,
+}
+
+/// Checks the whole catalog; returns its compiled parts or every error found.
+pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
+    let mut errors = Vec::new();
+
+    // Every group name, even a malformed one, counts as defined so that a bad name is
+    // reported once rather than again at each reference.
+    let mut group_ids: HashMap<&str, usize> = HashMap::new();
+    let mut groups = Vec::with_capacity(catalog.groups.len());
+    for (i, spec) in catalog.groups.iter().enumerate() {
+        let path = format!("groups[{i}].name");
+        if let Err(message) = check_name(&spec.name) {
+            errors.push(CatalogError::new(&path, message));
+        }
+        match group_ids.entry(&spec.name) {
+            Entry::Occupied(first) => errors.push(CatalogError::new(
+                path,
+                format!(
+                    "duplicate group {:?} (first defined at groups[{}])",
+                    spec.name,
+                    first.get()
+                ),
+            )),
+            Entry::Vacant(slot) => {
+                slot.insert(groups.len());
+                groups.push(GroupEntry {
+                    name: Arc::from(spec.name.as_str()),
+                    balance: spec.balance,
+                    connectors: Vec::new(),
+                });
+            }
+        }
+    }
+
+    let mut connector_ids: HashMap<&str, usize> = HashMap::new();
+    let mut connectors = Vec::with_capacity(catalog.connectors.len());
+    for (i, spec) in catalog.connectors.iter().enumerate() {
+        let mut ok = true;
+        if let Err(message) = check_name(&spec.id) {
+            errors.push(CatalogError::new(format!("connectors[{i}].id"), message));
+            ok = false;
+        }
+        if let Some(&first) = connector_ids.get(spec.id.as_str()) {
+            errors.push(CatalogError::new(
+                format!("connectors[{i}].id"),
+                format!(
+                    "duplicate connector {:?} (first defined at connectors[{first}])",
+                    spec.id
+                ),
+            ));
+            ok = false;
+        } else {
+            connector_ids.insert(&spec.id, i);
+        }
+        let group = group_ids.get(spec.group.as_str()).copied();
+        if group.is_none() {
+            errors.push(CatalogError::new(
+                format!("connectors[{i}].group"),
+                format!("unknown group {:?}", spec.group),
+            ));
+        }
+        let digest = secret::validate_hash(&spec.secret_hash).map_err(|message| {
+            errors.push(CatalogError::new(
+                format!("connectors[{i}].secret_hash"),
+                message,
+            ))
+        });
+        if let (true, Some(g), Ok(secret_digest)) = (ok, group, digest) {
+            let entry: &mut GroupEntry = &mut groups[g];
+            let id: Arc<str> = Arc::from(spec.id.as_str());
+            entry.connectors.push(id.clone());
+            connectors.push(ConnectorEntry {
+                id,
+                group: entry.name.clone(),
+                secret_digest,
+            });
+        }
+    }
+    for group in &mut groups {
+        group.connectors.sort();
+    }
+
+    let mut app_names: HashMap<&str, usize> = HashMap::new();
+    let mut published: HashMap<(String, Option<String>), usize> = HashMap::new();
+    let mut routes = Vec::with_capacity(catalog.apps.len());
+    for (i, app) in catalog.apps.iter().enumerate() {
+        let at = |field: &str| format!("apps[{i}].{field}");
+        if app.name.trim().is_empty() {
+            errors.push(CatalogError::new(at("name"), "must not be empty"));
+        } else if let Some(&first) = app_names.get(app.name.as_str()) {
+            errors.push(CatalogError::new(
+                at("name"),
+                format!(
+                    "duplicate app {:?} (first defined at apps[{first}])",
+                    app.name
+                ),
+            ));
+        } else {
+            app_names.insert(&app.name, i);
+        }
+
+        let host = host::validate(&app.host)
+            .map_err(|message| errors.push(CatalogError::new(at("host"), message)));
+        let prefix = app
+            .path_prefix
+            .as_deref()
+            .map(normalize_prefix)
+            .transpose()
+            .map_err(|message| errors.push(CatalogError::new(at("path_prefix"), message)));
+        if let (Ok(host), Ok(prefix)) = (&host, &prefix) {
+            let key_prefix = prefix.clone().filter(|p| p != "/");
+            let field = if key_prefix.is_some() {
+                "path_prefix"
+            } else {
+                "host"
+            };
+            let key = (host.display(), key_prefix);
+            if let Some(&first) = published.get(&key) {
+                errors.push(CatalogError::new(
+                    at(field),
+                    format!(
+                        "host {:?} with path prefix {:?} is already published by apps[{first}]",
+                        key.0,
+                        key.1.as_deref().unwrap_or("/"),
+                    ),
+                ));
+            } else {
+                published.insert(key, i);
+            }
+        }
+
+        let internal = parse_internal(&app.internal_url)
+            .map_err(|message| errors.push(CatalogError::new(at("internal_url"), message)));
+        let chain = group_chain(app, &groups, &group_ids, i, &mut errors);
+        let timeout = backend_timeout(app.backend_timeout_secs)
+            .map_err(|message| errors.push(CatalogError::new(at("backend_timeout_secs"), message)));
+
+        if let (Ok(host), Ok(path_prefix), Ok(internal), Some(groups), Ok(backend_timeout)) =
+            (host, prefix, internal, chain, timeout)
+        {
+            routes.push(Arc::new(Route {
+                app: Arc::from(app.name.as_str()),
+                host: host.display(),
+                path_prefix,
+                internal,
+                groups,
+                preserve_host: app.preserve_host,
+                backend_timeout,
+                origin_tls_verify: app.origin_tls_verify,
+            }));
+        }
+    }
+
+    if errors.is_empty() {
+        Ok(Parts {
+            routes,
+            groups,
+            connectors,
+        })
+    } else {
+        Err(errors)
+    }
+}
+
+/// The app's group chain, or `None` after reporting what is wrong with it.
+fn group_chain(
+    app: &AppSpec,
+    groups: &[GroupEntry],
+    group_ids: &HashMap<&str, usize>,
+    i: usize,
+    errors: &mut Vec<CatalogError>,
+) -> Option<Vec<Arc<str>>> {
+    if app.groups.is_empty() {
+        errors.push(CatalogError::new(
+            format!("apps[{i}].groups"),
+            "must name at least one connector group",
+        ));
+        return None;
+    }
+    let before = errors.len();
+    let mut chain: Vec<Arc<str>> = Vec::with_capacity(app.groups.len());
+    for (j, name) in app.groups.iter().enumerate() {
+        let path = format!("apps[{i}].groups[{j}]");
+        if let Some(first) = app.groups[..j].iter().position(|g| g == name) {
+            errors.push(CatalogError::new(
+                path,
+                format!("group {name:?} is already in the chain at groups[{first}]"),
+            ));
+        } else if let Some(g) = group_ids.get(name.as_str()).and_then(|&g| groups.get(g)) {
+            chain.push(g.name.clone());
+        } else {
+            errors.push(CatalogError::new(path, format!("unknown group {name:?}")));
+        }
+    }
+    (errors.len() == before).then_some(chain)
+}
+
+/// Group names and connector ids: non-empty, ASCII letters, digits, `-`, `_`, `.`.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("must not be empty".to_string());
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+    {
+        return Err(format!(
+            "{name:?} may only contain ASCII letters, digits, '-', '_' and '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// `/api/` → `/api`, `/` → `/`; rejects what can never match a request path.
+fn normalize_prefix(raw: &str) -> Result<String, String> {
+    if !raw.starts_with('/') {
+        return Err(format!("{raw:?} must start with '/'"));
+    }
+    if raw.contains(['?', '#']) {
+        return Err(format!("{raw:?} must not contain '?' or '#'"));
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{raw:?} must not contain whitespace"));
+    }
+    if !raw.is_ascii() {
+        return Err(format!(
+            "{raw:?} must be ASCII (percent-encode other characters)"
+        ));
+    }
+    let trimmed = raw.trim_end_matches('/');
+    Ok(if trimmed.is_empty() { "/" } else { trimmed }.to_string())
+}
+
+/// An absolute `http://` or `https://` URL with a host and no user info, query or fragment.
+fn parse_internal(raw: &str) -> Result<InternalUrl, String> {
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{raw:?} must not contain whitespace"));
+    }
+    if raw.contains('#') {
+        return Err(format!("{raw:?} must not have a fragment"));
+    }
+    if raw.contains('?') {
+        return Err(format!("{raw:?} must not have a query"));
+    }
+    let uri: Uri = raw
+        .parse()
+        .map_err(|e| format!("{raw:?} is not a valid URL: {e}"))?;
+    let scheme = match uri.scheme() {
+        Some(s) if *s == Scheme::HTTP || *s == Scheme::HTTPS => s.clone(),
+        Some(s) => return Err(format!("{raw:?} has scheme {s:?}; use http or https")),
+        None => {
+            return Err(format!(
+                "{raw:?} must be an absolute URL (http://… or https://…)"
+            ))
+        }
+    };
+    let authority = match uri.authority() {
+        Some(a) if a.as_str().contains('@') => {
+            return Err(format!("{raw:?} must not contain user info"))
+        }
+        Some(a) if !a.host().is_empty() => a.clone(),
+        _ => return Err(format!("{raw:?} has no host")),
+    };
+    // `host()` is a prefix of the authority once user info is ruled out; what follows is
+    // the port, which `Authority` accepts even when it does not fit in a u16.
+    let port = authority
+        .as_str()
+        .get(authority.host().len()..)
+        .unwrap_or("");
+    if let Some(digits) = port.strip_prefix(':') {
+        if !matches!(digits.parse::<u16>(), Ok(p) if p != 0) {
+            return Err(format!("{raw:?} has an invalid port"));
+        }
+    }
+    let path = uri.path().trim_end_matches('/');
+    Ok(InternalUrl {
+        scheme,
+        authority,
+        base_path: (!path.is_empty()).then(|| path.to_string()),
+    })
+}
+
+/// Seconds from the catalog (default 85) as a duration; any finite positive value is fine.
+fn backend_timeout(secs: Option<f64>) -> Result<Duration, String> {
+    let secs = secs.unwrap_or(DEFAULT_BACKEND_TIMEOUT_SECS);
+    if !secs.is_finite() {
+        return Err(format!("{secs} is not a finite number of seconds"));
+    }
+    if secs <= 0.0 {
+        return Err(format!("{secs} must be greater than 0"));
+    }
+    // No ceiling: values beyond what a Duration holds mean "wait forever".
+    let duration = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
+    Ok(duration.max(Duration::from_nanos(1)))
+}

@@ -1,0 +1,15 @@
+//! Integration tests: real gateways, connectors and origins on 127.0.0.1, certificates made
+//! with rcgen at test time, real clients.
+
+mod support;
+
+mod balance;
+mod connector;
+mod errors;
+mod headers;
+mod metrics;
+mod protocols;
+mod quickstart;
+mod reload;
+mod routing;
+mod tls;

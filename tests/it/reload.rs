@@ -1,0 +1,77 @@
+//! Reloads: a bad file is rejected whole and the old table keeps serving; `gateway --test`
+//! reports every error with a non-zero exit.
+
+use std::process::Command;
+
+use crate::support::origin;
+use crate::support::world::{metric, write_config, Spec, World};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_reload_keeps_the_old_table_and_lists_every_error() {
+    let o = origin::spawn("o").await;
+    let spec = Spec::default()
+        .group("g")
+        .connector("c1", "g")
+        .app("o", "o.example.test", &o.url(), &["g"]);
+    let mut w = World::start(spec);
+    w.connect("c1").await;
+    let c = w.h1();
+    let v1 = w.gw.state.table().table.version();
+
+    let mut bad = w.cfg.clone();
+    bad.apps[0].groups = vec!["nope".into()];
+    bad.apps.push(bad.apps[0].clone());
+    bad.apps[1].internal_url = "ftp://x".into();
+    let errors = w.rewrite(bad).expect_err("rejected");
+    assert!(errors.iter().any(|e| e.contains("apps[0].groups[0]")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("apps[1]")), "{errors:?}");
+    assert!(errors.len() >= 3, "{errors:?}");
+    assert_eq!(w.gw.state.table().table.version(), v1, "old table in service");
+    assert_eq!(c.get(w.url("o.example.test", "/")).send().await.expect("req").status(), 200);
+
+    // A syntax error is rejected too.
+    std::fs::write(&w.config_path, "this is = = not toml").expect("write");
+    assert!(w.gw.reload().is_err());
+    assert_eq!(c.get(w.url("o.example.test", "/")).send().await.expect("req").status(), 200);
+    let m = w.metrics().await;
+    assert_eq!(metric(&m, "switchyard_config_reload_failures_total"), Some(2.0), "{m}");
+
+    // A good reload goes through and bumps the version.
+    let mut good = w.cfg.clone();
+    good.apps[0].host = "renamed.example.test".into();
+    write_config(&w.config_path, &good);
+    let v2 = w.gw.reload().expect("applies");
+    assert!(v2 > v1);
+    assert_eq!(c.get(w.url("o.example.test", "/")).send().await.expect("req").status(), 404);
+    assert_eq!(c.get(w.url("renamed.example.test", "/")).send().await.expect("req").status(), 200);
+}
+
+#[test]
+fn gateway_test_flag_validates_and_exits_non_zero_with_every_error() {
+    let dir = crate::support::TempDir::new("cli");
+    let pki = crate::support::world::Pki::new(dir.path());
+    let mut cfg = World::config_for(&Spec::default().group("g"), &pki, &Default::default());
+    let good = dir.path().join("good.toml");
+    write_config(&good, &cfg);
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["gateway", "--test", "--config"])
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    cfg.apps.push(crate::support::world::app("x", "bad host!", None, "http://10.0.0.1", &["missing"]));
+    cfg.certificates[0].cert = dir.path().join("missing.pem");
+    let bad = dir.path().join("bad.toml");
+    write_config(&bad, &cfg);
+    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["gateway", "--test", "--config"])
+        .arg(&bad)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("apps[0].host"), "{err}");
+    assert!(err.contains("apps[0].groups[0]"), "{err}");
+    assert!(err.contains("certificates[0]"), "{err}");
+}

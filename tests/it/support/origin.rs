@@ -1,0 +1,191 @@
+//! A real HTTP/1.1 origin on 127.0.0.1:0 that says who it is and counts what it saw.
+//!
+//! Routes: `/headers` (request as JSON), `/echo` (streams the body back), `/bytes/N` (N bytes,
+//! streamed), `/sleep/MS`, `/redirect` (Location on its own Host), `/status/N`, `/ws`
+//! (WebSocket echo); anything else answers its name.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+pub struct Origin {
+    pub name: String,
+    pub addr: SocketAddr,
+    pub requests: Arc<AtomicUsize>,
+    pub connections: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Origin {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+    pub fn connections(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Origin {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// An address nothing listens on (an origin that refuses connections).
+pub fn refusing_addr() -> SocketAddr {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr")
+}
+
+fn full(s: impl Into<Bytes>) -> Body {
+    Full::new(s.into()).map_err(|never| match never {}).boxed()
+}
+
+fn reply(status: u16, body: Body) -> Response<Body> {
+    let mut r = Response::new(body);
+    *r.status_mut() = http::StatusCode::from_u16(status).expect("status");
+    r
+}
+
+async fn handle(name: Arc<str>, req: Request<Incoming>, count: Arc<AtomicUsize>) -> Response<Body> {
+    count.fetch_add(1, Ordering::SeqCst);
+    let path = req.uri().path().to_string();
+    let mut resp = if path == "/headers" {
+        let headers: serde_json::Map<String, serde_json::Value> = req
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_str().unwrap_or("?").into())))
+            .collect();
+        let j = serde_json::json!({
+            "method": req.method().as_str(),
+            "uri": req.uri().to_string(),
+            "headers": headers,
+        });
+        reply(200, full(j.to_string()))
+    } else if path == "/echo" {
+        let len = req.headers().get("content-length").cloned();
+        let mut r = reply(200, req.into_body().boxed());
+        if let Some(l) = len {
+            r.headers_mut().insert("content-length", l);
+        }
+        r
+    } else if let Some(n) = path.strip_prefix("/bytes/") {
+        let n: usize = n.parse().unwrap_or(0);
+        let chunks = (0..n.div_ceil(65536)).map(move |i| {
+            let len = (n - i * 65536).min(65536);
+            Ok::<_, hyper::Error>(Frame::data(Bytes::from(vec![b'x'; len])))
+        });
+        reply(200, BodyExt::boxed(StreamBody::new(futures_util::stream::iter(chunks))))
+    } else if let Some(ms) = path.strip_prefix("/sleep/") {
+        tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
+        reply(200, full("slept"))
+    } else if path == "/redirect" {
+        let host = req
+            .headers()
+            .get("host")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("?")
+            .to_string();
+        let mut r = reply(302, full(""));
+        r.headers_mut()
+            .insert("location", format!("http://{host}/landing?x=1").parse().expect("hv"));
+        r.headers_mut()
+            .insert("content-location", "https://elsewhere.example/doc".parse().expect("hv"));
+        r
+    } else if let Some(code) = path.strip_prefix("/status/") {
+        reply(code.parse().unwrap_or(500), full(format!("status {code}")))
+    } else if path == "/ws" {
+        return websocket(req);
+    } else {
+        reply(200, full(name.to_string()))
+    };
+    resp.headers_mut()
+        .insert("x-origin", name.to_string().parse().expect("hv"));
+    // A hop-by-hop header that must never reach the user.
+    resp.headers_mut().insert("keep-alive", "timeout=5".parse().expect("hv"));
+    resp
+}
+
+fn websocket(req: Request<Incoming>) -> Response<Body> {
+    let Some(key) = req.headers().get("sec-websocket-key").cloned() else {
+        return reply(400, full("not a websocket request"));
+    };
+    let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+    tokio::spawn(async move {
+        let Ok(upgraded) = hyper::upgrade::on(req).await else {
+            return;
+        };
+        let mut ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            TokioIo::new(upgraded),
+            tokio_tungstenite::tungstenite::protocol::Role::Server,
+            None,
+        )
+        .await;
+        while let Some(Ok(msg)) = ws.next().await {
+            if msg.is_text() || msg.is_binary() {
+                if ws.send(msg).await.is_err() {
+                    break;
+                }
+            } else if msg.is_close() {
+                break;
+            }
+        }
+    });
+    let mut r = reply(101, full(""));
+    let h = r.headers_mut();
+    h.insert("upgrade", "websocket".parse().expect("hv"));
+    h.insert("connection", "Upgrade".parse().expect("hv"));
+    h.insert("sec-websocket-accept", accept.parse().expect("hv"));
+    r
+}
+
+/// Starts an origin named `name`.
+pub async fn spawn(name: &str) -> Origin {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+    let addr = listener.local_addr().expect("addr");
+    let requests = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let name_arc: Arc<str> = Arc::from(name);
+    let (req_c, conn_c) = (requests.clone(), connections.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                continue;
+            };
+            conn_c.fetch_add(1, Ordering::SeqCst);
+            let (name, count) = (name_arc.clone(), req_c.clone());
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let (name, count) = (name.clone(), count.clone());
+                    async move { Ok::<_, Infallible>(handle(name, req, count).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(sock), svc)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    Origin {
+        name: name.to_string(),
+        addr,
+        requests,
+        connections,
+        task,
+    }
+}
