@@ -29,9 +29,7 @@ impl EdgeApp {
     /// An edge app serving from the gateway's shared state.
     pub fn new(state: Arc<GatewayState>) -> EdgeApp {
         let mut options = HttpServerOptions::default();
-        options.h2_idle_timeout = Some(std::time::Duration::from_secs(
-            state.limits.h2_idle_secs,
-        ));
+        options.h2_idle_timeout = Some(std::time::Duration::from_secs(state.limits.h2_idle_secs));
         EdgeApp { state, options }
     }
 }

@@ -175,11 +175,16 @@ async fn unix_signal() -> ShutdownSignal {
 }
 
 fn parse_addr(what: &'static str, s: &str) -> Result<SocketAddr, GatewayError> {
-    s.parse().map_err(|_| GatewayError::Invalid(vec![format!("{what}: \"{s}\" is not an ip:port address")]))
+    s.parse().map_err(|_| {
+        GatewayError::Invalid(vec![format!("{what}: \"{s}\" is not an ip:port address")])
+    })
 }
 
 /// Starts a gateway and returns once its listeners accept connections.
-pub fn run_gateway(cfg: GatewayConfig, opts: GatewayOptions) -> Result<GatewayHandle, GatewayError> {
+pub fn run_gateway(
+    cfg: GatewayConfig,
+    opts: GatewayOptions,
+) -> Result<GatewayHandle, GatewayError> {
     let staged = state::stage(&cfg, 1).map_err(GatewayError::Invalid)?;
     let tunnel_cert_paths = cfg
         .tunnel_cert()
@@ -189,15 +194,25 @@ pub fn run_gateway(cfg: GatewayConfig, opts: GatewayOptions) -> Result<GatewayHa
         &cfg.resolve(&tunnel_cert_paths.key),
     )
     .map_err(|e| GatewayError::Invalid(vec![format!("tunnel certificate: {e}")]))?;
-    let tunnel_tls = tokio_rustls::TlsAcceptor::from(Arc::new(crate::tls::server_config(&tunnel_cert, &[])));
+    let tunnel_tls =
+        tokio_rustls::TlsAcceptor::from(Arc::new(crate::tls::server_config(&tunnel_cert, &[])));
 
-    let https_hold = PortHold::new(parse_addr("listen.https", &cfg.listen.https)?).map_err(|source| {
-        GatewayError::Bind { what: "HTTPS listener", addr: cfg.listen.https.clone(), source }
-    })?;
+    let https_hold =
+        PortHold::new(parse_addr("listen.https", &cfg.listen.https)?).map_err(|source| {
+            GatewayError::Bind {
+                what: "HTTPS listener",
+                addr: cfg.listen.https.clone(),
+                source,
+            }
+        })?;
     let http_hold = match &cfg.listen.http {
-        Some(a) => Some(PortHold::new(parse_addr("listen.http", a)?).map_err(|source| {
-            GatewayError::Bind { what: "HTTP listener", addr: a.clone(), source }
-        })?),
+        Some(a) => Some(
+            PortHold::new(parse_addr("listen.http", a)?).map_err(|source| GatewayError::Bind {
+                what: "HTTP listener",
+                addr: a.clone(),
+                source,
+            })?,
+        ),
         None => None,
     };
 
@@ -273,7 +288,10 @@ pub fn run_gateway(cfg: GatewayConfig, opts: GatewayOptions) -> Result<GatewayHa
                     (https_addr, https_reuse),
                     http_addr.map(|a| (a, http_reuse)),
                     opts,
-                    StopSignal { rx: stop_rx, unix: false },
+                    StopSignal {
+                        rx: stop_rx,
+                        unix: false,
+                    },
                 )
             })
             .map_err(|e| GatewayError::Start(format!("edge thread: {e}")))?
@@ -324,14 +342,19 @@ fn run_edge(
     opts: GatewayOptions,
     mut stop: StopSignal,
 ) {
-    let mut conf = ServerConf::default();
-    conf.threads = if cfg.runtime.threads == 0 {
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    let threads = if cfg.runtime.threads == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     } else {
         cfg.runtime.threads
     };
-    conf.grace_period_seconds = Some(cfg.runtime.shutdown_grace_secs);
-    conf.graceful_shutdown_timeout_seconds = Some(1);
+    let conf = ServerConf {
+        threads,
+        grace_period_seconds: Some(cfg.runtime.shutdown_grace_secs),
+        graceful_shutdown_timeout_seconds: Some(1),
+        ..ServerConf::default()
+    };
     let opt = Opt {
         upgrade: opts.upgrade,
         ..Opt::default()

@@ -175,7 +175,10 @@ impl Metrics {
     }
 
     /// Per-app handles for every app of a table, resolved once.
-    pub fn for_apps<'a>(&self, apps: impl Iterator<Item = &'a str>) -> HashMap<Arc<str>, AppMetrics> {
+    pub fn for_apps<'a>(
+        &self,
+        apps: impl Iterator<Item = &'a str>,
+    ) -> HashMap<Arc<str>, AppMetrics> {
         apps.map(|app| (Arc::<str>::from(app), self.app(app)))
             .collect()
     }
@@ -264,7 +267,10 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>) {
             if !matches!(read, Ok(Ok(()))) {
                 return;
             }
-            let line = buf[..used].split(|b| *b == b'\r').next().unwrap_or_default();
+            let line = buf[..used]
+                .split(|b| *b == b'\r')
+                .next()
+                .unwrap_or_default();
             let line = String::from_utf8_lossy(line);
             let mut parts = line.split_whitespace();
             let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
@@ -311,10 +317,19 @@ mod tests {
         app.observe(503, 0.001);
         m.tunnels.set(3);
         let text = String::from_utf8(m.render()).expect("utf8");
-        assert!(text.contains("switchyard_requests_total{app=\"wiki\",class=\"2xx\"} 1"), "{text}");
-        assert!(text.contains("switchyard_requests_total{app=\"wiki\",class=\"5xx\"} 1"), "{text}");
+        assert!(
+            text.contains("switchyard_requests_total{app=\"wiki\",class=\"2xx\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("switchyard_requests_total{app=\"wiki\",class=\"5xx\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("switchyard_tunnels 3"), "{text}");
-        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             assert!(line.starts_with("switchyard_"), "{line}");
         }
     }

@@ -18,7 +18,10 @@ impl PortHold {
     /// Holds `addr`; only port 0 needs holding (a fixed port is simply handed through).
     pub fn new(addr: SocketAddr) -> std::io::Result<PortHold> {
         if addr.port() != 0 {
-            return Ok(PortHold { addr, _socket: None });
+            return Ok(PortHold {
+                addr,
+                _socket: None,
+            });
         }
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;

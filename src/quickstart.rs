@@ -87,8 +87,16 @@ impl Quickstart {
 fn write_certs(dir: &Path) -> Result<(PathBuf, CertPaths), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let ca = gen::Ca::new("Switchyard quickstart CA").map_err(|e| e.to_string())?;
+    // `*.localhost` alone is not enough: TLS libraries (webpki, OpenSSL) refuse a wildcard
+    // directly above a top-level name, so the app names are listed too.
     let leaf = ca
-        .issue(&["*.localhost", "localhost", "127.0.0.1"])
+        .issue(&[
+            "hello.localhost",
+            "echo.localhost",
+            "*.localhost",
+            "localhost",
+            "127.0.0.1",
+        ])
         .map_err(|e| e.to_string())?;
     let ca_path = dir.join("ca.pem");
     std::fs::write(&ca_path, ca.cert_pem())
@@ -121,7 +129,13 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
 
     let names = ["east-1", "east-2", "west-1"];
     let secrets: Vec<String> = names.iter().map(|_| secret::generate()).collect();
-    let group_of = |n: &str| if n.starts_with("east") { "dc-east" } else { "dc-west" };
+    let group_of = |n: &str| {
+        if n.starts_with("east") {
+            "dc-east"
+        } else {
+            "dc-west"
+        }
+    };
     let app = |name: &str, origin: SocketAddr| AppSpec {
         name: name.into(),
         host: format!("{name}.localhost"),
@@ -141,8 +155,14 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         },
         certificates: vec![edge_cert],
         groups: vec![
-            GroupSpec { name: "dc-east".into(), balance: BalancePolicy::P2c },
-            GroupSpec { name: "dc-west".into(), balance: BalancePolicy::P2c },
+            GroupSpec {
+                name: "dc-east".into(),
+                balance: BalancePolicy::P2c,
+            },
+            GroupSpec {
+                name: "dc-west".into(),
+                balance: BalancePolicy::P2c,
+            },
         ],
         connectors: names
             .iter()

@@ -194,12 +194,17 @@ impl RoutingTable {
             None => path,
         };
         let host = host::parse(host)?;
-        if host.upper {
-            let mut buf = [0u8; host::MAX_HOST_LEN];
+        if !host.upper {
+            self.lookup_host(host.name, host.dots, host.literal, path)
+        } else if host.name.len() <= 64 {
+            // Most hosts are short: a small buffer is cheaper to set up.
+            let mut buf = [0u8; 64];
             let name = host::lowercase(host.name, &mut buf)?;
             self.lookup_host(name, host.dots, host.literal, path)
         } else {
-            self.lookup_host(host.name, host.dots, host.literal, path)
+            let mut buf = [0u8; host::MAX_HOST_LEN];
+            let name = host::lowercase(host.name, &mut buf)?;
+            self.lookup_host(name, host.dots, host.literal, path)
         }
     }
 
@@ -221,7 +226,7 @@ impl RoutingTable {
         // Each dot starts a shorter suffix: the first one found is the most specific.
         let mut suffix = host;
         let mut labels = dots + 1;
-        while let Some(dot) = suffix.find('.') {
+        while let Some(dot) = suffix.bytes().position(|b| b == b'.') {
             suffix = &suffix[dot + 1..];
             labels -= 1;
             if labels >= 128 || self.wildcard_labels & (1u128 << labels) == 0 {

@@ -256,7 +256,11 @@ impl GatewayConfig {
     }
 
     /// Parses TOML text; `origin` names it in errors.
-    pub fn from_toml(text: &str, origin: &str, base_dir: PathBuf) -> Result<GatewayConfig, ConfigError> {
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        base_dir: PathBuf,
+    ) -> Result<GatewayConfig, ConfigError> {
         let mut cfg: GatewayConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_string(),
             message: e.to_string().trim_end().to_string(),
@@ -278,9 +282,7 @@ impl GatewayConfig {
         let mut errors = Vec::new();
         let mut addr = |field: &str, value: &str| {
             if value.parse::<SocketAddr>().is_err() {
-                errors.push(format!(
-                    "{field}: \"{value}\" is not an ip:port address"
-                ));
+                errors.push(format!("{field}: \"{value}\" is not an ip:port address"));
             }
         };
         addr("listen.https", &self.listen.https);
@@ -373,7 +375,10 @@ mod tests {
         assert_eq!(ok.listen.https, "0.0.0.0:8443");
         assert_eq!(ok.limits.max_header_bytes, 65536);
         assert_eq!(ok.limits.max_header_count, 100);
-        assert_eq!(ok.resolve(Path::new("c.pem")), PathBuf::from("/etc/sy/c.pem"));
+        assert_eq!(
+            ok.resolve(Path::new("c.pem")),
+            PathBuf::from("/etc/sy/c.pem")
+        );
 
         let err = GatewayConfig::from_toml(
             "[listen]\nhttps = \"nope\"\ntunnel = \"1.2.3.4\"\n[tunnel]\nping_interval_ms = 0\n",
@@ -382,10 +387,23 @@ mod tests {
         )
         .expect_err("invalid");
         let msgs = err.messages();
-        assert!(msgs.iter().any(|m| m.starts_with("listen.https")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.starts_with("listen.tunnel")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.starts_with("certificates")), "{msgs:?}");
-        assert!(msgs.iter().any(|m| m.starts_with("tunnel.ping_interval_ms")), "{msgs:?}");
+        assert!(
+            msgs.iter().any(|m| m.starts_with("listen.https")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.starts_with("listen.tunnel")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter().any(|m| m.starts_with("certificates")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("tunnel.ping_interval_ms")),
+            "{msgs:?}"
+        );
     }
 
     #[test]

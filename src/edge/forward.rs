@@ -73,7 +73,10 @@ pub async fn forward(
     let out = Outbound {
         route,
         external_authority,
-        client_ip: session.client_addr().and_then(|a| a.as_inet()).map(|a| a.ip()),
+        client_ip: session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip()),
         upgrade: upgrade.as_deref(),
     };
     let request = headers::upstream_request(req_header, &out)?;
@@ -194,9 +197,16 @@ async fn attempt_once(
     }
 
     if is_upgrade {
-        return crate::edge::upgrade::relay(session, resp, upload.into_stream(), route, external_authority, served)
-            .await
-            .map_err(AttemptError::Fatal);
+        return crate::edge::upgrade::relay(
+            session,
+            resp,
+            upload.into_stream(),
+            route,
+            external_authority,
+            served,
+        )
+        .await
+        .map_err(AttemptError::Fatal);
     }
 
     let is_h1 = !session.is_http2();

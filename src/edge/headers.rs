@@ -62,7 +62,9 @@ pub fn external_authority(req: &RequestHeader) -> Result<&str, ForwardError> {
         Some(a) => a.as_str(),
         None => {
             let mut values = req.headers.get_all(header::HOST).iter();
-            let first = values.next().ok_or(ForwardError::BadRequest("missing Host header"))?;
+            let first = values
+                .next()
+                .ok_or(ForwardError::BadRequest("missing Host header"))?;
             if values.next().is_some() {
                 return Err(ForwardError::BadRequest("several Host headers"));
             }
@@ -124,7 +126,10 @@ pub struct Outbound<'a> {
 }
 
 /// Builds the request the connector will send to the origin.
-pub fn upstream_request(req: &RequestHeader, out: &Outbound<'_>) -> Result<Request<()>, ForwardError> {
+pub fn upstream_request(
+    req: &RequestHeader,
+    out: &Outbound<'_>,
+) -> Result<Request<()>, ForwardError> {
     let route = out.route;
     let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let path = if path.starts_with('/') { path } else { "/" };
@@ -164,7 +169,10 @@ pub fn upstream_request(req: &RequestHeader, out: &Outbound<'_>) -> Result<Reque
         .headers
         .get(header::TE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("trailers")))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+        })
     {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }

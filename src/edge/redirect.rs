@@ -67,10 +67,16 @@ impl HttpServerApp for RedirectApp {
             return None;
         };
         if resp.insert_header("location", location).is_err()
-            || resp.insert_header("content-length", body.len().to_string()).is_err()
+            || resp
+                .insert_header("content-length", body.len().to_string())
+                .is_err()
             || resp.insert_header("content-type", "text/plain").is_err()
         {
-            rescue::respond(&mut session, &ForwardError::BadRequest("invalid Host header")).await;
+            rescue::respond(
+                &mut session,
+                &ForwardError::BadRequest("invalid Host header"),
+            )
+            .await;
             return None;
         }
         session.set_keepalive(None);
@@ -87,9 +93,15 @@ mod tests {
     #[test]
     fn targets() {
         let r = RedirectApp { https_port: 443 };
-        assert_eq!(r.target("a.example.com:80", "/x?y"), "https://a.example.com/x?y");
+        assert_eq!(
+            r.target("a.example.com:80", "/x?y"),
+            "https://a.example.com/x?y"
+        );
         let r = RedirectApp { https_port: 8443 };
-        assert_eq!(r.target("a.example.com", "/"), "https://a.example.com:8443/");
+        assert_eq!(
+            r.target("a.example.com", "/"),
+            "https://a.example.com:8443/"
+        );
         assert_eq!(r.target("[::1]:8080", "/"), "https://[::1]:8443/");
     }
 }

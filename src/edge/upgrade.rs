@@ -48,7 +48,8 @@ pub async fn relay(
             .map_err(|_| ForwardError::ClientGone);
     }
 
-    let mut header = headers::downstream_response(&resp, route, external_authority, Some(101), false)?;
+    let mut header =
+        headers::downstream_response(&resp, route, external_authority, Some(101), false)?;
     let proto = session
         .req_header()
         .headers

@@ -84,7 +84,11 @@ pub fn stage(cfg: &GatewayConfig, version: u64) -> Result<Staged, Vec<String>> {
 
 impl GatewayState {
     /// Builds the state from a staged configuration (start-up).
-    pub fn new(cfg: &GatewayConfig, staged: Staged, config_path: Option<PathBuf>) -> Arc<GatewayState> {
+    pub fn new(
+        cfg: &GatewayConfig,
+        staged: Staged,
+        config_path: Option<PathBuf>,
+    ) -> Arc<GatewayState> {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = std::sync::mpsc::channel::<Arc<Snapshot>>();
         spawn_reaper(rx);

@@ -99,9 +99,9 @@ fn parse_literal(raw: &str) -> Option<RequestHost<'_>> {
     })
 }
 
-/// `host` (ASCII, at most [`MAX_HOST_LEN`] bytes) in lowercase, copied into `buf`.
+/// `host` in lowercase, copied into `buf`; `None` if it does not fit.
 #[inline]
-pub(super) fn lowercase<'a>(host: &str, buf: &'a mut [u8; MAX_HOST_LEN]) -> Option<&'a str> {
+pub(super) fn lowercase<'a, const N: usize>(host: &str, buf: &'a mut [u8; N]) -> Option<&'a str> {
     let out = buf.get_mut(..host.len())?;
     out.copy_from_slice(host.as_bytes());
     out.make_ascii_lowercase();

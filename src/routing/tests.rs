@@ -76,6 +76,7 @@ fn lookup_table() -> RoutingTable {
 fn lookup_cases() {
     let table = lookup_table();
     let long_host = format!("{}.apps.example.com", "a".repeat(300));
+    let long_upper = format!("{}.APPS.example.com", "A".repeat(70));
     let cases: &[(&str, &str, &str, Option<&str>)] = &[
         // (what, host, path, expected app)
         ("exact", "wiki.example.com", "/", Some("wiki")),
@@ -199,6 +200,7 @@ fn lookup_cases() {
         ("bad port", "wiki.example.com:x", "/", None),
         ("bad byte", "wi ki.example.com", "/", None),
         ("too long", &long_host, "/", None),
+        ("long, upper", &long_upper, "/", Some("apps")),
     ];
     for (what, host, path, want) in cases {
         let got = table.lookup(host, path).map(|r| &*r.app);

@@ -139,9 +139,10 @@ pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
                 errors.push(CatalogError::new(
                     at(field),
                     format!(
-                        "host {:?} with path prefix {:?} is already published by apps[{first}]",
+                        "host {:?} with path prefix {:?} is already published by app {:?} (apps[{first}])",
                         key.0,
                         key.1.as_deref().unwrap_or("/"),
+                        catalog.apps.get(first).map_or("", |a| a.name.as_str()),
                     ),
                 ));
             } else {

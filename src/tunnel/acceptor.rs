@@ -51,38 +51,58 @@ async fn handle(
         .await
         .map_err(|_| "TLS handshake timed out".to_string())?
         .map_err(|e| format!("TLS handshake failed: {e}"))?;
-    let hello: Hello = match tokio::time::timeout(hello_deadline, protocol::read_frame(&mut stream)).await {
-        Ok(Ok(h)) => h,
-        Ok(Err(e)) => {
-            state.metrics.tunnel_auth_failures.with_label_values(&["malformed"]).inc();
-            return Err(format!("bad hello: {e}"));
-        }
-        Err(_) => {
-            state.metrics.tunnel_auth_failures.with_label_values(&["timeout"]).inc();
-            return Err("no hello in time".into());
-        }
-    };
+    let hello: Hello =
+        match tokio::time::timeout(hello_deadline, protocol::read_frame(&mut stream)).await {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                state
+                    .metrics
+                    .tunnel_auth_failures
+                    .with_label_values(&["malformed"])
+                    .inc();
+                return Err(format!("bad hello: {e}"));
+            }
+            Err(_) => {
+                state
+                    .metrics
+                    .tunnel_auth_failures
+                    .with_label_values(&["timeout"])
+                    .inc();
+                return Err("no hello in time".into());
+            }
+        };
 
     let snapshot = state.table();
     let verdict = if hello.proto != protocol::PROTOCOL_VERSION {
-        Err(("protocol", format!(
-            "unsupported protocol version {} (gateway speaks {})",
-            hello.proto,
-            protocol::PROTOCOL_VERSION
-        )))
+        Err((
+            "protocol",
+            format!(
+                "unsupported protocol version {} (gateway speaks {})",
+                hello.proto,
+                protocol::PROTOCOL_VERSION
+            ),
+        ))
     } else {
         match snapshot.table.connector(&hello.id) {
-            None => Err(("unknown_connector", format!("unknown connector \"{}\"", hello.id))),
-            Some(entry) if !secret::verify(&hello.secret, &entry.secret_digest) => {
-                Err(("bad_secret", format!("wrong secret for connector \"{}\"", hello.id)))
-            }
+            None => Err((
+                "unknown_connector",
+                format!("unknown connector \"{}\"", hello.id),
+            )),
+            Some(entry) if !secret::verify(&hello.secret, &entry.secret_digest) => Err((
+                "bad_secret",
+                format!("wrong secret for connector \"{}\"", hello.id),
+            )),
             Some(entry) => Ok(entry.id.clone()),
         }
     };
     let connector = match verdict {
         Ok(id) => id,
         Err((label, reason)) => {
-            state.metrics.tunnel_auth_failures.with_label_values(&[label]).inc();
+            state
+                .metrics
+                .tunnel_auth_failures
+                .with_label_values(&[label])
+                .inc();
             tracing::warn!(%remote, connector = %hello.id, %reason, "connector refused");
             let _ = protocol::write_frame(
                 &mut stream,
@@ -125,7 +145,9 @@ async fn handle(
         hello.version.clone(),
         send,
     ));
-    state.registry.add_tunnel(tunnel.clone(), &state.table().table);
+    state
+        .registry
+        .add_tunnel(tunnel.clone(), &state.table().table);
     tracing::info!(%remote, connector = %connector, version = %hello.version, tunnel = tunnel.id, "tunnel up");
 
     let interval = state.ping_interval;
@@ -152,7 +174,11 @@ async fn handle(
         _ = tunnel.kill.notified() => ("revoked", "connector removed from the catalog".to_string()),
     };
     state.registry.remove_tunnel(&tunnel, &state.table().table);
-    state.metrics.tunnel_disconnects.with_label_values(&[cause.0]).inc();
+    state
+        .metrics
+        .tunnel_disconnects
+        .with_label_values(&[cause.0])
+        .inc();
     tracing::info!(%remote, connector = %connector, tunnel = tunnel.id, reason = %cause.1, "tunnel down");
     Ok(())
 }

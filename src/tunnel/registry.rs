@@ -96,7 +96,11 @@ impl LiveConnector {
 
     /// Number of open tunnels.
     pub fn tunnel_count(&self) -> usize {
-        self.tunnels.load().iter().filter(|t| !t.is_closed()).count()
+        self.tunnels
+            .load()
+            .iter()
+            .filter(|t| !t.is_closed())
+            .count()
     }
 
     /// An open tunnel, rotating among them.

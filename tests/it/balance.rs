@@ -42,12 +42,22 @@ async fn load_spreads_over_the_group_and_backup_takes_over() {
         t.await.expect("task");
     }
     let after = w.served();
-    let per: Vec<u64> = ["e1", "e2", "e3"].iter().map(|id| delta(&after, &before, id)).collect();
+    let per: Vec<u64> = ["e1", "e2", "e3"]
+        .iter()
+        .map(|id| delta(&after, &before, id))
+        .collect();
     assert_eq!(per.iter().sum::<u64>(), 120, "{per:?}");
     for n in &per {
-        assert!(*n >= 15, "every connector of the primary group takes a share: {per:?}");
+        assert!(
+            *n >= 15,
+            "every connector of the primary group takes a share: {per:?}"
+        );
     }
-    assert_eq!(delta(&after, &before, "w1"), 0, "backup idle while primary is up");
+    assert_eq!(
+        delta(&after, &before, "w1"),
+        0,
+        "backup idle while primary is up"
+    );
 
     // Primary group down: the backup group serves.
     for id in ["e1", "e2", "e3"] {
@@ -55,7 +65,11 @@ async fn load_spreads_over_the_group_and_backup_takes_over() {
     }
     let before = w.served();
     for _ in 0..10 {
-        let r = c.get(w.url("o.example.test", "/")).send().await.expect("req");
+        let r = c
+            .get(w.url("o.example.test", "/"))
+            .send()
+            .await
+            .expect("req");
         assert_eq!(r.status(), 200);
     }
     assert_eq!(delta(&w.served(), &before, "w1"), 10);
@@ -64,7 +78,11 @@ async fn load_spreads_over_the_group_and_backup_takes_over() {
     w.connect("e2").await;
     let before = w.served();
     for _ in 0..10 {
-        let r = c.get(w.url("o.example.test", "/")).send().await.expect("req");
+        let r = c
+            .get(w.url("o.example.test", "/"))
+            .send()
+            .await
+            .expect("req");
         assert_eq!(r.status(), 200);
     }
     let after = w.served();
@@ -86,14 +104,39 @@ async fn a_connector_moved_to_another_group_serves_that_group_after_reload() {
     let mut w = World::start(spec);
     w.connect("c1").await;
     let c = w.h1();
-    assert_eq!(c.get(w.url("a.example.test", "/")).send().await.expect("a").status(), 200);
-    assert_eq!(c.get(w.url("b.example.test", "/")).send().await.expect("b").status(), 503);
+    assert_eq!(
+        c.get(w.url("a.example.test", "/"))
+            .send()
+            .await
+            .expect("a")
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(w.url("b.example.test", "/"))
+            .send()
+            .await
+            .expect("b")
+            .status(),
+        503
+    );
 
     let mut cfg = w.cfg.clone();
-    cfg.connectors.iter_mut().find(|x| x.id == "c1").expect("c1").group = "gb".into();
+    cfg.connectors
+        .iter_mut()
+        .find(|x| x.id == "c1")
+        .expect("c1")
+        .group = "gb".into();
     w.rewrite(cfg).expect("reload");
     let r = c.get(w.url("b.example.test", "/")).send().await.expect("b");
     assert_eq!(r.status(), 200, "c1 now serves gb at once");
     assert_eq!(r.text().await.expect("body"), "b");
-    assert_eq!(c.get(w.url("a.example.test", "/")).send().await.expect("a").status(), 503);
+    assert_eq!(
+        c.get(w.url("a.example.test", "/"))
+            .send()
+            .await
+            .expect("a")
+            .status(),
+        503
+    );
 }

@@ -11,7 +11,10 @@ async fn wrong_secret_and_unknown_id_are_refused_with_a_reason_and_counted() {
     let w = World::start(spec);
     let wrong = connector_config("c1", "not-the-secret", w.gw.tunnel_addr, &w.pki.ca_path);
     let h = switchyard::run_connector(wrong).await.expect("starts");
-    assert!(eventually(|| h.auth_refusals() >= 2, Duration::from_secs(10)).await, "retries with backoff");
+    assert!(
+        eventually(|| h.auth_refusals() >= 2, Duration::from_secs(10)).await,
+        "retries with backoff"
+    );
     assert_eq!(h.tunnels_up(), 0);
     let reason = h.last_refusal().expect("reason");
     assert!(reason.contains("wrong secret"), "{reason}");
@@ -20,13 +23,35 @@ async fn wrong_secret_and_unknown_id_are_refused_with_a_reason_and_counted() {
     let ghost = connector_config("ghost", "x", w.gw.tunnel_addr, &w.pki.ca_path);
     let g = switchyard::run_connector(ghost).await.expect("starts");
     assert!(eventually(|| g.auth_refusals() >= 1, Duration::from_secs(10)).await);
-    assert!(g.last_refusal().expect("reason").contains("unknown connector"));
+    assert!(g
+        .last_refusal()
+        .expect("reason")
+        .contains("unknown connector"));
     g.kill();
 
     let m = w.metrics().await;
-    assert!(metric(&m, "switchyard_tunnel_auth_failures_total{reason=\"bad_secret\"}").unwrap_or(0.0) >= 2.0, "{m}");
-    assert!(metric(&m, "switchyard_tunnel_auth_failures_total{reason=\"unknown_connector\"}").unwrap_or(0.0) >= 1.0, "{m}");
-    assert!(w.gw.state.registry.snapshot().is_empty(), "no tunnel registered");
+    assert!(
+        metric(
+            &m,
+            "switchyard_tunnel_auth_failures_total{reason=\"bad_secret\"}"
+        )
+        .unwrap_or(0.0)
+            >= 2.0,
+        "{m}"
+    );
+    assert!(
+        metric(
+            &m,
+            "switchyard_tunnel_auth_failures_total{reason=\"unknown_connector\"}"
+        )
+        .unwrap_or(0.0)
+            >= 1.0,
+        "{m}"
+    );
+    assert!(
+        w.gw.state.registry.snapshot().is_empty(),
+        "no tunnel registered"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,22 +64,45 @@ async fn destinations_outside_the_allow_list_are_never_contacted() {
         .app("ok", "ok.example.test", &allowed.url(), &["g"])
         // Reachable through "localhost", which the connector's allow-list (127.0.0.1 only,
         // as an address) does not admit by name.
-        .app("no", "no.example.test", &format!("http://localhost:{}", forbidden.addr.port()), &["g"]);
+        .app(
+            "no",
+            "no.example.test",
+            &format!("http://localhost:{}", forbidden.addr.port()),
+            &["g"],
+        );
     let mut w = World::start(spec);
     let mut cfg = connector_config("c1", &w.secrets["c1"], w.gw.tunnel_addr, &w.pki.ca_path);
     cfg.allow = vec![format!("127.0.0.1:{}", allowed.addr.port())];
     let h = switchyard::run_connector(cfg).await.expect("starts");
     assert!(h.wait_tunnels(1, Duration::from_secs(10)).await);
     let st = w.gw.state.clone();
-    assert!(eventually(|| !st.registry.snapshot().is_empty(), Duration::from_secs(5)).await);
+    assert!(
+        eventually(
+            || !st.registry.snapshot().is_empty(),
+            Duration::from_secs(5)
+        )
+        .await
+    );
     w.connectors.insert("c1".into(), h);
 
     let c = w.h1();
-    let r = c.get(w.url("ok.example.test", "/")).send().await.expect("req");
+    let r = c
+        .get(w.url("ok.example.test", "/"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 200);
-    let r = c.get(w.url("no.example.test", "/")).send().await.expect("req");
+    let r = c
+        .get(w.url("no.example.test", "/"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 502);
     let body = r.text().await.expect("body");
     assert!(body.contains("may not reach"), "{body}");
-    assert_eq!(forbidden.connections(), 0, "the forbidden origin was never contacted");
+    assert_eq!(
+        forbidden.connections(),
+        0,
+        "the forbidden origin was never contacted"
+    );
 }

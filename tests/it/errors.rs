@@ -12,19 +12,37 @@ async fn origin_refusing_is_502_and_no_connector_is_503_naming_the_app() {
         .group("g")
         .group("empty")
         .connector("c1", "g")
-        .app("down", "down.example.test", &format!("http://{refusing}"), &["g"])
-        .app("orphan", "orphan.example.test", "http://127.0.0.1:9", &["empty"]);
+        .app(
+            "down",
+            "down.example.test",
+            &format!("http://{refusing}"),
+            &["g"],
+        )
+        .app(
+            "orphan",
+            "orphan.example.test",
+            "http://127.0.0.1:9",
+            &["empty"],
+        );
     let mut w = World::start(spec);
     w.connect("c1").await;
     let c = w.h1();
 
-    let r = c.get(w.url("down.example.test", "/")).send().await.expect("req");
+    let r = c
+        .get(w.url("down.example.test", "/"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 502);
     let body = r.text().await.expect("body");
     assert!(body.contains("unreachable"), "{body}");
     assert!(!body.contains("127.0.0.1"), "no internals leak: {body}");
 
-    let r = c.get(w.url("orphan.example.test", "/")).send().await.expect("req");
+    let r = c
+        .get(w.url("orphan.example.test", "/"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 503);
     let body = r.text().await.expect("body");
     assert!(body.contains("\"orphan\""), "{body}");
@@ -47,34 +65,57 @@ async fn slow_origin_is_504_after_the_app_timeout() {
     w.connect("c1").await;
     let c = w.h1();
     let started = std::time::Instant::now();
-    let r = c.get(w.url("slow.example.test", "/sleep/3000")).send().await.expect("req");
+    let r = c
+        .get(w.url("slow.example.test", "/sleep/3000"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 504);
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     // A fast request on the same app still works.
-    let r = c.get(w.url("slow.example.test", "/sleep/0")).send().await.expect("req");
+    let r = c
+        .get(w.url("slow.example.test", "/sleep/0"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_oversized_requests_are_refused_before_forwarding() {
     let o = origin::spawn("o").await;
-    let spec = Spec::default()
-        .group("g")
-        .connector("c1", "g")
-        .app("o", "o.example.test", &o.url(), &["g"]);
+    let spec = Spec::default().group("g").connector("c1", "g").app(
+        "o",
+        "o.example.test",
+        &o.url(),
+        &["g"],
+    );
     let mut w = World::start(spec);
     w.connect("c1").await;
     let ca = w.pki.ca_pem.clone();
     let addr = w.gw.https_addr;
     let sni = "o.example.test";
 
-    let bad = client::raw(&ca, addr, sni, b"GET / HTTP/1.1\r\nHost: o.example.test\r\nBad Header\r\n\r\n").await;
+    let bad = client::raw(
+        &ca,
+        addr,
+        sni,
+        b"GET / HTTP/1.1\r\nHost: o.example.test\r\nBad Header\r\n\r\n",
+    )
+    .await;
     assert!(bad.starts_with("HTTP/1.1 400"), "{bad}");
 
     let no_host = client::raw(&ca, addr, sni, b"GET / HTTP/1.1\r\n\r\n").await;
     assert!(no_host.starts_with("HTTP/1.1 400"), "{no_host}");
 
-    let long = format!("GET /{} HTTP/1.1\r\nHost: o.example.test\r\n\r\n", "a".repeat(9000));
+    let long = format!(
+        "GET /{} HTTP/1.1\r\nHost: o.example.test\r\n\r\n",
+        "a".repeat(9000)
+    );
     let r = client::raw(&ca, addr, sni, long.as_bytes()).await;
     assert!(r.starts_with("HTTP/1.1 414"), "{r}");
 
@@ -94,7 +135,13 @@ async fn malformed_and_oversized_requests_are_refused_before_forwarding() {
     assert!(r.starts_with("HTTP/1.1 431"), "{r}");
 
     assert_eq!(o.requests(), 0, "nothing reached the origin");
-    let ok = client::raw(&ca, addr, sni, b"GET / HTTP/1.1\r\nHost: o.example.test\r\nConnection: close\r\n\r\n").await;
+    let ok = client::raw(
+        &ca,
+        addr,
+        sni,
+        b"GET / HTTP/1.1\r\nHost: o.example.test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     assert_eq!(o.requests(), 1);
 }
@@ -112,12 +159,23 @@ async fn connector_dying_mid_response_cuts_the_response_and_gateway_survives() {
     let c = w.h1();
     // 64 MiB: far more than the windows hold, so the response is still streaming when the
     // connector dies.
-    let resp = c.get(w.url("o.example.test", "/bytes/67108864")).send().await.expect("headers");
+    let resp = c
+        .get(w.url("o.example.test", "/bytes/67108864"))
+        .send()
+        .await
+        .expect("headers");
     assert_eq!(resp.status(), 200);
     w.kill("c1").await;
     let body = resp.bytes().await;
-    assert!(body.is_err() || body.map(|b| b.len()).unwrap_or(0) < 67_108_864, "response cut");
+    assert!(
+        body.is_err() || body.map(|b| b.len()).unwrap_or(0) < 67_108_864,
+        "response cut"
+    );
     w.connect("c2").await;
-    let r = c.get(w.url("o.example.test", "/")).send().await.expect("req");
+    let r = c
+        .get(w.url("o.example.test", "/"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 200, "gateway still serves");
 }

@@ -44,7 +44,10 @@ async fn request_headers_are_translated() {
         );
         assert_eq!(h["x-forwarded-for"], "203.0.113.9, 127.0.0.1", "{h}");
         assert_eq!(h["x-custom"], "kept");
-        assert!(h.get("x-drop-me").is_none(), "Connection-listed header removed: {h}");
+        assert!(
+            h.get("x-drop-me").is_none(),
+            "Connection-listed header removed: {h}"
+        );
         assert!(h.get("switchyard-origin-insecure").is_none(), "{h}");
         assert!(h.get("switchyard-host").is_none(), "{h}");
         assert!(h.get("keep-alive").is_none(), "{h}");
@@ -61,19 +64,28 @@ async fn request_headers_are_translated() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn location_pointing_inside_is_rewritten_and_hop_by_hop_dropped() {
     let o = origin::spawn("o").await;
-    let spec = Spec::default()
-        .group("g")
-        .connector("c1", "g")
-        .app("o", "o.example.test", &o.url(), &["g"]);
+    let spec = Spec::default().group("g").connector("c1", "g").app(
+        "o",
+        "o.example.test",
+        &o.url(),
+        &["g"],
+    );
     let mut w = World::start(spec);
     w.connect("c1").await;
     for c in [w.h1(), w.h2()] {
-        let r = c.get(w.url("o.example.test", "/redirect")).send().await.expect("req");
+        let r = c
+            .get(w.url("o.example.test", "/redirect"))
+            .send()
+            .await
+            .expect("req");
         assert_eq!(r.status(), 302);
         let loc = r.headers()["location"].to_str().expect("text");
         assert_eq!(
             loc,
-            format!("https://o.example.test:{}/landing?x=1", w.gw.https_addr.port())
+            format!(
+                "https://o.example.test:{}/landing?x=1",
+                w.gw.https_addr.port()
+            )
         );
         assert_eq!(
             r.headers()["content-location"],

@@ -6,28 +6,75 @@ use crate::support::world::{metric, Spec, World};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_requests_connectors_and_pass_promtool() {
     let o = origin::spawn("o").await;
-    let spec = Spec::default()
-        .group("g")
-        .connector("c1", "g")
-        .app("o", "o.example.test", &o.url(), &["g"]);
+    let spec = Spec::default().group("g").connector("c1", "g").app(
+        "o",
+        "o.example.test",
+        &o.url(),
+        &["g"],
+    );
     let mut w = World::start(spec);
     w.connect("c1").await;
     let c = w.h1();
     for _ in 0..3 {
-        assert_eq!(c.get(w.url("o.example.test", "/")).send().await.expect("req").status(), 200);
+        assert_eq!(
+            c.get(w.url("o.example.test", "/"))
+                .send()
+                .await
+                .expect("req")
+                .status(),
+            200
+        );
     }
-    assert_eq!(c.get(w.url("o.example.test", "/status/404")).send().await.expect("req").status(), 404);
-    assert_eq!(c.get(w.url("none.example.test", "/")).send().await.expect("req").status(), 404);
+    assert_eq!(
+        c.get(w.url("o.example.test", "/status/404"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.get(w.url("none.example.test", "/"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        404
+    );
 
     let m = w.metrics().await;
     let v = |s: &str| metric(&m, s);
-    assert_eq!(v("switchyard_requests_total{app=\"o\",class=\"2xx\"}"), Some(3.0), "{m}");
-    assert_eq!(v("switchyard_requests_total{app=\"o\",class=\"4xx\"}"), Some(1.0), "{m}");
-    assert_eq!(v("switchyard_requests_total{app=\"-\",class=\"4xx\"}"), Some(1.0), "{m}");
-    assert_eq!(v("switchyard_request_duration_seconds_count{app=\"o\"}"), Some(4.0), "{m}");
-    assert_eq!(v("switchyard_live_connectors{group=\"g\"}"), Some(1.0), "{m}");
+    assert_eq!(
+        v("switchyard_requests_total{app=\"o\",class=\"2xx\"}"),
+        Some(3.0),
+        "{m}"
+    );
+    assert_eq!(
+        v("switchyard_requests_total{app=\"o\",class=\"4xx\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        v("switchyard_requests_total{app=\"-\",class=\"4xx\"}"),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(
+        v("switchyard_request_duration_seconds_count{app=\"o\"}"),
+        Some(4.0),
+        "{m}"
+    );
+    assert_eq!(
+        v("switchyard_live_connectors{group=\"g\"}"),
+        Some(1.0),
+        "{m}"
+    );
     assert_eq!(v("switchyard_tunnels"), Some(1.0), "{m}");
-    assert_eq!(v("switchyard_connector_in_flight{connector=\"c1\"}"), Some(0.0), "{m}");
+    assert_eq!(
+        v("switchyard_connector_in_flight{connector=\"c1\"}"),
+        Some(0.0),
+        "{m}"
+    );
     assert_eq!(v("switchyard_routing_table_version"), Some(1.0), "{m}");
 
     if let Ok(out) = std::process::Command::new("promtool")

@@ -21,13 +21,25 @@ async fn h1_and_h2_clients_stream_large_bodies_both_ways() {
     let size = 8 * 1024 * 1024;
     let payload: Vec<u8> = (0..size).map(|i| (i % 251) as u8).collect();
     for (label, c) in [("h1", w.h1()), ("h2", w.h2())] {
-        let r = c.get(w.url("o.example.test", "/")).send().await.expect("get");
-        let want = if label == "h1" { reqwest::Version::HTTP_11 } else { reqwest::Version::HTTP_2 };
+        let r = c
+            .get(w.url("o.example.test", "/"))
+            .send()
+            .await
+            .expect("get");
+        let want = if label == "h1" {
+            reqwest::Version::HTTP_11
+        } else {
+            reqwest::Version::HTTP_2
+        };
         assert_eq!(r.version(), want);
         assert_eq!(r.text().await.expect("body"), "o");
 
         // Download streamed in chunks.
-        let r = c.get(w.url("o.example.test", &format!("/bytes/{size}"))).send().await.expect("get");
+        let r = c
+            .get(w.url("o.example.test", &format!("/bytes/{size}")))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status(), 200);
         let mut got = 0usize;
         let mut stream = r.bytes_stream();
@@ -45,7 +57,10 @@ async fn h1_and_h2_clients_stream_large_bodies_both_ways() {
             .expect("post");
         assert_eq!(r.status(), 200);
         let back = r.bytes().await.expect("echo body");
-        assert!(back.len() == payload.len() && back[..] == payload[..], "{label} echo");
+        assert!(
+            back.len() == payload.len() && back[..] == payload[..],
+            "{label} echo"
+        );
 
         let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
             payload.chunks(100_000).map(|c| Ok(c.to_vec())).collect();
@@ -71,7 +86,9 @@ async fn websocket_echo_end_to_end() {
         .await
         .expect("tls");
     let url = format!("wss://o.example.test:{}/ws", w.gw.https_addr.port());
-    let (mut ws, resp) = tokio_tungstenite::client_async(url, tls).await.expect("ws handshake");
+    let (mut ws, resp) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .expect("ws handshake");
     assert_eq!(resp.status(), 101);
     for i in 0..20 {
         let text = format!("hello {i}");
@@ -84,7 +101,9 @@ async fn websocket_echo_end_to_end() {
         assert_eq!(back.into_text().expect("text").as_str(), text);
     }
     let big = vec![7u8; 300_000];
-    ws.send(Message::binary(big.clone())).await.expect("send big");
+    ws.send(Message::binary(big.clone()))
+        .await
+        .expect("send big");
     let back = ws.next().await.expect("msg").expect("ok");
     assert_eq!(back.into_data().len(), big.len());
     ws.close(None).await.expect("close");

@@ -21,11 +21,18 @@ async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
     let ca = std::fs::read_to_string(&qs.ca_path).expect("CA written");
     let port = qs.gateway.https_addr.port();
     let text = qs.instructions();
-    assert!(text.contains(&format!("https://hello.localhost:{port}/")), "{text}");
+    assert!(
+        text.contains(&format!("https://hello.localhost:{port}/")),
+        "{text}"
+    );
     assert!(text.contains(&qs.ca_path.display().to_string()));
 
     let c = client::h1(&ca);
-    let r = c.get(format!("https://hello.localhost:{port}/")).send().await.expect("hello");
+    let r = c
+        .get(format!("https://hello.localhost:{port}/"))
+        .send()
+        .await
+        .expect("hello");
     assert_eq!(r.status(), 200);
     assert!(r.text().await.expect("body").contains("Hello"));
 
@@ -44,5 +51,7 @@ async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
 
     let live = qs.gateway.state.registry.snapshot();
     assert_eq!(live.len(), 3, "three connectors connected: {live:?}");
-    tokio::task::spawn_blocking(move || qs.shutdown()).await.expect("shutdown");
+    tokio::task::spawn_blocking(move || qs.shutdown())
+        .await
+        .expect("shutdown");
 }

@@ -9,10 +9,12 @@ use crate::support::world::{metric, write_config, Spec, World};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_reload_keeps_the_old_table_and_lists_every_error() {
     let o = origin::spawn("o").await;
-    let spec = Spec::default()
-        .group("g")
-        .connector("c1", "g")
-        .app("o", "o.example.test", &o.url(), &["g"]);
+    let spec = Spec::default().group("g").connector("c1", "g").app(
+        "o",
+        "o.example.test",
+        &o.url(),
+        &["g"],
+    );
     let mut w = World::start(spec);
     w.connect("c1").await;
     let c = w.h1();
@@ -23,18 +25,43 @@ async fn bad_reload_keeps_the_old_table_and_lists_every_error() {
     bad.apps.push(bad.apps[0].clone());
     bad.apps[1].internal_url = "ftp://x".into();
     let errors = w.rewrite(bad).expect_err("rejected");
-    assert!(errors.iter().any(|e| e.contains("apps[0].groups[0]")), "{errors:?}");
+    assert!(
+        errors.iter().any(|e| e.contains("apps[0].groups[0]")),
+        "{errors:?}"
+    );
     assert!(errors.iter().any(|e| e.contains("apps[1]")), "{errors:?}");
     assert!(errors.len() >= 3, "{errors:?}");
-    assert_eq!(w.gw.state.table().table.version(), v1, "old table in service");
-    assert_eq!(c.get(w.url("o.example.test", "/")).send().await.expect("req").status(), 200);
+    assert_eq!(
+        w.gw.state.table().table.version(),
+        v1,
+        "old table in service"
+    );
+    assert_eq!(
+        c.get(w.url("o.example.test", "/"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        200
+    );
 
     // A syntax error is rejected too.
     std::fs::write(&w.config_path, "this is = = not toml").expect("write");
     assert!(w.gw.reload().is_err());
-    assert_eq!(c.get(w.url("o.example.test", "/")).send().await.expect("req").status(), 200);
+    assert_eq!(
+        c.get(w.url("o.example.test", "/"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        200
+    );
     let m = w.metrics().await;
-    assert_eq!(metric(&m, "switchyard_config_reload_failures_total"), Some(2.0), "{m}");
+    assert_eq!(
+        metric(&m, "switchyard_config_reload_failures_total"),
+        Some(2.0),
+        "{m}"
+    );
 
     // A good reload goes through and bumps the version.
     let mut good = w.cfg.clone();
@@ -42,8 +69,22 @@ async fn bad_reload_keeps_the_old_table_and_lists_every_error() {
     write_config(&w.config_path, &good);
     let v2 = w.gw.reload().expect("applies");
     assert!(v2 > v1);
-    assert_eq!(c.get(w.url("o.example.test", "/")).send().await.expect("req").status(), 404);
-    assert_eq!(c.get(w.url("renamed.example.test", "/")).send().await.expect("req").status(), 200);
+    assert_eq!(
+        c.get(w.url("o.example.test", "/"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        404
+    );
+    assert_eq!(
+        c.get(w.url("renamed.example.test", "/"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        200
+    );
 }
 
 #[test]
@@ -58,9 +99,19 @@ fn gateway_test_flag_validates_and_exits_non_zero_with_every_error() {
         .arg(&good)
         .output()
         .expect("run");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 
-    cfg.apps.push(crate::support::world::app("x", "bad host!", None, "http://10.0.0.1", &["missing"]));
+    cfg.apps.push(crate::support::world::app(
+        "x",
+        "bad host!",
+        None,
+        "http://10.0.0.1",
+        &["missing"],
+    ));
     cfg.certificates[0].cert = dir.path().join("missing.pem");
     let bad = dir.path().join("bad.toml");
     write_config(&bad, &cfg);

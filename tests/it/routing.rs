@@ -17,8 +17,20 @@ async fn most_specific_app_answers() {
         .app("exact", "wiki.apps.example.test", &url(0), &["g"])
         .app("wild", "*.apps.example.test", &url(1), &["g"])
         .app("deep-wild", "*.c.apps.example.test", &url(2), &["g"])
-        .app_with(app("api", "svc.example.test", Some("/api"), &url(3), &["g"]))
-        .app_with(app("api-v2", "svc.example.test", Some("/api/v2"), &url(4), &["g"]));
+        .app_with(app(
+            "api",
+            "svc.example.test",
+            Some("/api"),
+            &url(3),
+            &["g"],
+        ))
+        .app_with(app(
+            "api-v2",
+            "svc.example.test",
+            Some("/api/v2"),
+            &url(4),
+            &["g"],
+        ));
     let mut w = World::start(spec);
     w.connect("c1").await;
     let c = w.h1();

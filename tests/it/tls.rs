@@ -13,14 +13,19 @@ async fn sni_picks_the_certificate_and_unknown_names_are_refused() {
     let ca = w.pki.ca_pem.clone();
     let addr = w.gw.https_addr;
 
-    assert!(client::tls_connect(&ca, addr, "a.example.test").await.is_ok());
+    assert!(client::tls_connect(&ca, addr, "a.example.test")
+        .await
+        .is_ok());
     let err = client::tls_connect(&ca, addr, "unknown.invalid").await;
     assert!(err.is_err(), "unknown SNI refused");
     let err = client::tls_connect(&ca, addr, "alt.test").await;
     assert!(err.is_err(), "not yet served");
     let m = w.metrics().await;
     assert_eq!(
-        metric(&m, "switchyard_tls_handshake_failures_total{reason=\"unknown_sni\"}"),
+        metric(
+            &m,
+            "switchyard_tls_handshake_failures_total{reason=\"unknown_sni\"}"
+        ),
         Some(2.0),
         "{m}"
     );
@@ -31,25 +36,42 @@ async fn sni_picks_the_certificate_and_unknown_names_are_refused() {
     let mut cfg = w.cfg.clone();
     cfg.certificates.push(CertPaths { cert, key });
     w.rewrite(cfg).expect("reload applies");
-    let s = client::tls_connect(&ca, addr, "alt.test").await.expect("alt.test now served");
+    let s = client::tls_connect(&ca, addr, "alt.test")
+        .await
+        .expect("alt.test now served");
     let (_, conn) = s.get_ref();
     let chain = conn.peer_certificates().expect("certs");
     assert_eq!(chain.len(), 1);
-    assert!(client::tls_connect(&ca, addr, "a.example.test").await.is_ok(), "old cert still served");
+    assert!(
+        client::tls_connect(&ca, addr, "a.example.test")
+            .await
+            .is_ok(),
+        "old cert still served"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_certificate_in_a_reload_keeps_the_old_ones() {
     let mut w = World::start(Spec::default());
     let bad = w.dir.path().join("bad.pem");
-    std::fs::write(&bad, "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n")
-        .expect("write");
+    std::fs::write(
+        &bad,
+        "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n",
+    )
+    .expect("write");
     let mut cfg = w.cfg.clone();
     cfg.certificates.push(CertPaths {
         cert: bad.clone(),
         key: bad,
     });
     let errors = w.rewrite(cfg).expect_err("rejected");
-    assert!(errors.iter().any(|e| e.starts_with("certificates[1]")), "{errors:?}");
-    assert!(client::tls_connect(&w.pki.ca_pem, w.gw.https_addr, "a.example.test").await.is_ok());
+    assert!(
+        errors.iter().any(|e| e.starts_with("certificates[1]")),
+        "{errors:?}"
+    );
+    assert!(
+        client::tls_connect(&w.pki.ca_pem, w.gw.https_addr, "a.example.test")
+            .await
+            .is_ok()
+    );
 }

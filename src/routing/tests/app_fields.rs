@@ -139,7 +139,7 @@ fn hosts_prefixes_and_urls() {
             "dup host",
             |c| c.apps.push(app("a", "OK.example.com.", Some("/"))),
             "apps[1].host",
-            "host \"ok.example.com\" with path prefix \"/\" is already published by apps[0]",
+            "host \"ok.example.com\" with path prefix \"/\" is already published by app \"ok\" (apps[0])",
         ),
         (
             "dup prefix",
@@ -148,7 +148,7 @@ fn hosts_prefixes_and_urls() {
                 c.apps.push(app("b", "Ok.Example.com", Some("/api//")));
             },
             "apps[2].path_prefix",
-            "path prefix \"/api\" is already published by apps[1]",
+            "path prefix \"/api\" is already published by app \"a\" (apps[1])",
         ),
         (
             "dup wildcard",

@@ -69,7 +69,12 @@ async fn handle(name: Arc<str>, req: Request<Incoming>, count: Arc<AtomicUsize>)
         let headers: serde_json::Map<String, serde_json::Value> = req
             .headers()
             .iter()
-            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_str().unwrap_or("?").into())))
+            .map(|(k, v)| {
+                (
+                    k.to_string(),
+                    serde_json::Value::String(v.to_str().unwrap_or("?").into()),
+                )
+            })
             .collect();
         let j = serde_json::json!({
             "method": req.method().as_str(),
@@ -90,7 +95,10 @@ async fn handle(name: Arc<str>, req: Request<Incoming>, count: Arc<AtomicUsize>)
             let len = (n - i * 65536).min(65536);
             Ok::<_, hyper::Error>(Frame::data(Bytes::from(vec![b'x'; len])))
         });
-        reply(200, BodyExt::boxed(StreamBody::new(futures_util::stream::iter(chunks))))
+        reply(
+            200,
+            BodyExt::boxed(StreamBody::new(futures_util::stream::iter(chunks))),
+        )
     } else if let Some(ms) = path.strip_prefix("/sleep/") {
         tokio::time::sleep(Duration::from_millis(ms.parse().unwrap_or(0))).await;
         reply(200, full("slept"))
@@ -102,10 +110,14 @@ async fn handle(name: Arc<str>, req: Request<Incoming>, count: Arc<AtomicUsize>)
             .unwrap_or("?")
             .to_string();
         let mut r = reply(302, full(""));
-        r.headers_mut()
-            .insert("location", format!("http://{host}/landing?x=1").parse().expect("hv"));
-        r.headers_mut()
-            .insert("content-location", "https://elsewhere.example/doc".parse().expect("hv"));
+        r.headers_mut().insert(
+            "location",
+            format!("http://{host}/landing?x=1").parse().expect("hv"),
+        );
+        r.headers_mut().insert(
+            "content-location",
+            "https://elsewhere.example/doc".parse().expect("hv"),
+        );
         r
     } else if let Some(code) = path.strip_prefix("/status/") {
         reply(code.parse().unwrap_or(500), full(format!("status {code}")))
@@ -117,7 +129,8 @@ async fn handle(name: Arc<str>, req: Request<Incoming>, count: Arc<AtomicUsize>)
     resp.headers_mut()
         .insert("x-origin", name.to_string().parse().expect("hv"));
     // A hop-by-hop header that must never reach the user.
-    resp.headers_mut().insert("keep-alive", "timeout=5".parse().expect("hv"));
+    resp.headers_mut()
+        .insert("keep-alive", "timeout=5".parse().expect("hv"));
     resp
 }
 

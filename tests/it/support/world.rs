@@ -106,7 +106,12 @@ pub struct World {
     pub connectors: HashMap<String, ConnectorHandle>,
 }
 
-pub fn connector_config(id: &str, secret: &str, tunnel: std::net::SocketAddr, ca: &std::path::Path) -> ConnectorConfig {
+pub fn connector_config(
+    id: &str,
+    secret: &str,
+    tunnel: std::net::SocketAddr,
+    ca: &std::path::Path,
+) -> ConnectorConfig {
     let mut c = ConnectorConfig::new(id, vec!["127.0.0.1".into()]);
     c.secret = Some(secret.into());
     c.gateways = vec![format!("127.0.0.1:{}", tunnel.port())];
@@ -182,16 +187,30 @@ impl World {
 
     /// Starts connector `id` and waits for its tunnel.
     pub async fn connect(&mut self, id: &str) -> &ConnectorHandle {
-        let cfg = connector_config(id, &self.secrets[id], self.gw.tunnel_addr, &self.pki.ca_path);
-        let h = switchyard::run_connector(cfg).await.expect("connector starts");
-        assert!(h.wait_tunnels(1, Duration::from_secs(10)).await, "connector {id} connected");
+        let cfg = connector_config(
+            id,
+            &self.secrets[id],
+            self.gw.tunnel_addr,
+            &self.pki.ca_path,
+        );
+        let h = switchyard::run_connector(cfg)
+            .await
+            .expect("connector starts");
+        assert!(
+            h.wait_tunnels(1, Duration::from_secs(10)).await,
+            "connector {id} connected"
+        );
         self.connectors.insert(id.to_string(), h);
         // The gateway registers the tunnel right after the welcome; wait until it is live.
         let gw_state = self.gw.state.clone();
         let id_owned = id.to_string();
         assert!(
             super::eventually(
-                || gw_state.registry.snapshot().iter().any(|(c, t, _, _)| **c == *id_owned && *t > 0),
+                || gw_state
+                    .registry
+                    .snapshot()
+                    .iter()
+                    .any(|(c, t, _, _)| **c == *id_owned && *t > 0),
                 Duration::from_secs(5)
             )
             .await
@@ -208,7 +227,11 @@ impl World {
         let id_owned = id.to_string();
         assert!(
             super::eventually(
-                || !gw_state.registry.snapshot().iter().any(|(c, t, _, _)| **c == *id_owned && *t > 0),
+                || !gw_state
+                    .registry
+                    .snapshot()
+                    .iter()
+                    .any(|(c, t, _, _)| **c == *id_owned && *t > 0),
                 Duration::from_secs(5)
             )
             .await,
