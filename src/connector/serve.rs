@@ -31,6 +31,8 @@ const STREAM_WINDOW: u32 = 1 << 20;
 const CONNECTION_WINDOW: u32 = 8 << 20;
 /// Most concurrent requests on one tunnel.
 const MAX_STREAMS: u32 = 1000;
+/// Shortest wait for a pong before a tunnel is declared dead.
+const MIN_PONG_WAIT: Duration = Duration::from_secs(5);
 
 /// What every stream handler shares: the origin clients and the in-flight count.
 pub struct Forwarder {
@@ -81,8 +83,8 @@ where
 /// Serves streams until the gateway closes the tunnel, it fails, or `stop` turns true; then
 /// sends GOAWAY and keeps serving until the accepted streams are done. Stream tasks live in
 /// this future: dropping it drops every stream and its origin request. With `ping_every`,
-/// the connector pings the gateway and gives up on a tunnel that stays silent for two
-/// intervals (a half-open TCP connection would otherwise look alive forever).
+/// the connector pings the gateway and gives up on a tunnel whose pong is late by three
+/// intervals (at least 5 s): a half-open TCP connection would otherwise look alive forever.
 pub async fn serve<T>(
     mut conn: Connection<T, Bytes>,
     fwd: Arc<Forwarder>,
@@ -98,14 +100,16 @@ where
         let Some((mut ping_pong, every)) = pinger else {
             return pending().await;
         };
+        // Generous: a busy gateway must not lose its tunnels to a late pong.
+        let patience = (every * 3).max(MIN_PONG_WAIT);
         loop {
             tokio::time::sleep(every).await;
             let pong = ping_pong.ping(h2::Ping::opaque());
-            match tokio::time::timeout(every * 2, pong).await {
+            match tokio::time::timeout(patience, pong).await {
                 Ok(Ok(_)) => {}
                 // The connection itself failed: `accept` reports it.
                 Ok(Err(_)) => return pending().await,
-                Err(_) => return every * 2,
+                Err(_) => return patience,
             }
         }
     };
@@ -115,7 +119,7 @@ where
         tokio::select! {
             next = conn.accept() => match next {
                 Some(Ok((req, respond))) => {
-                    streams.spawn(serve_stream(Arc::clone(&fwd), req, respond));
+                    streams.spawn(serve_stream(InFlight::enter(&fwd), req, respond));
                 }
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(()),
@@ -137,7 +141,8 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     }
 }
 
-/// Counts a stream as in flight for as long as it lives (also when aborted).
+/// Counts a stream as in flight from its acceptance for as long as it lives (also when
+/// aborted); it also carries the stream's handle on the [`Forwarder`].
 struct InFlight(Arc<Forwarder>);
 
 impl InFlight {
@@ -184,11 +189,11 @@ impl Target {
 }
 
 async fn serve_stream(
-    fwd: Arc<Forwarder>,
+    in_flight: InFlight,
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) {
-    let _in_flight = InFlight::enter(&fwd);
+    let fwd = &in_flight.0;
     let (mut parts, recv) = req.into_parts();
     let insecure = parts
         .headers

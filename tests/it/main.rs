@@ -4,6 +4,7 @@
 mod support;
 
 mod balance;
+mod conf;
 mod connector;
 mod errors;
 mod headers;
