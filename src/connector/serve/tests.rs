@@ -1,23 +1,19 @@
 //! The stream handler for real: a hyper origin on 127.0.0.1, the connector's h2 server on one
 //! end of an in-memory pipe, an h2 client (standing in for the gateway) on the other.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod origin;
+
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
 use http::{HeaderMap, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+
+use origin::{spawn_origin, spawn_tls_origin, SLOW_BODIES_DROPPED};
 
 use super::*;
 use crate::connector::allow::AllowList;
@@ -25,109 +21,6 @@ use crate::connector::origin::Origins;
 use crate::tunnel::protocol::{ERROR_HEADER, UPGRADED_HEADER};
 
 const LIMIT: Duration = Duration::from_secs(10);
-
-type OriginBody = BoxBody<Bytes, hyper::Error>;
-
-fn full(text: &'static str) -> OriginBody {
-    Full::new(Bytes::from_static(text.as_bytes()))
-        .map_err(|never| match never {})
-        .boxed()
-}
-
-/// The origin: `/hello` (with hop-by-hop headers the connector must drop), `/echo` (streams
-/// the request body back), `/ws` (switches to an echoing byte protocol on `Upgrade`).
-async fn origin_service(req: Request<Incoming>) -> Result<Response<OriginBody>, Infallible> {
-    let seen_host = req.headers().get(http::header::HOST).cloned();
-    let resp = match req.uri().path() {
-        "/hello" => {
-            let mut resp = Response::new(full("hello from origin"));
-            let headers = resp.headers_mut();
-            if let Some(host) = seen_host {
-                headers.insert("x-seen-host", host);
-            }
-            headers.insert("connection", "x-private".parse().expect("value"));
-            headers.insert("x-private", "1".parse().expect("value"));
-            headers.insert("keep-alive", "timeout=5".parse().expect("value"));
-            resp
-        }
-        "/echo" => Response::new(req.into_body().boxed()),
-        "/ws" if req.headers().contains_key(http::header::UPGRADE) => {
-            let on_upgrade = hyper::upgrade::on(req);
-            tokio::spawn(async move {
-                let Ok(upgraded) = on_upgrade.await else {
-                    return;
-                };
-                let mut io = TokioIo::new(upgraded);
-                let mut buf = vec![0u8; 4096];
-                while let Ok(n) = io.read(&mut buf).await {
-                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-                let _ = io.shutdown().await;
-            });
-            let mut resp = Response::new(full(""));
-            *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-            let headers = resp.headers_mut();
-            headers.insert("connection", "upgrade".parse().expect("value"));
-            headers.insert("upgrade", "echo-proto".parse().expect("value"));
-            headers.insert("x-origin-upgraded", "yes".parse().expect("value"));
-            resp
-        }
-        _ => {
-            let mut resp = Response::new(full("not found"));
-            *resp.status_mut() = StatusCode::NOT_FOUND;
-            resp
-        }
-    };
-    Ok(resp)
-}
-
-/// Starts the origin; the counter counts accepted TCP connections.
-async fn spawn_origin() -> (SocketAddr, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let addr = listener.local_addr().expect("origin addr");
-    let accepted = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&accepted);
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            counter.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(
-                hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tcp), service_fn(origin_service))
-                    .with_upgrades(),
-            );
-        }
-    });
-    (addr, accepted)
-}
-
-/// An https origin whose certificate (for 127.0.0.1) comes from a CA the connector does not
-/// trust.
-async fn spawn_tls_origin() -> SocketAddr {
-    let ca = crate::tls::gen::Ca::new("untrusted CA").expect("CA");
-    let leaf = ca.issue(&["localhost", "127.0.0.1"]).expect("leaf");
-    let pem = (leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes());
-    let cert = crate::tls::cert_pair_from_pem(pem.0, pem.1, "origin").expect("cert pair");
-    let config = crate::tls::server_config(&cert, &[b"http/1.1"]);
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let addr = listener.local_addr().expect("origin addr");
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), service_fn(origin_service))
-                    .await;
-            });
-        }
-    });
-    addr
-}
 
 /// The connector's h2 server on one end of a pipe; the h2 client (the gateway's role) on the
 /// other. Keep the returned sender: dropping it does not stop the server.
@@ -378,4 +271,31 @@ async fn untrusted_origin_certificate_is_origin_tls_unless_insecure() {
     tokio::time::timeout(LIMIT, run)
         .await
         .expect("test timed out");
+}
+
+#[tokio::test]
+async fn gateway_reset_stops_the_stream_and_drops_the_origin_request() {
+    let (origin, _) = spawn_origin().await;
+    let (mut send, fwd, _stop) = tunnel(&["127.0.0.1"]).await;
+    let dropped_before = SLOW_BODIES_DROPPED.load(Ordering::SeqCst);
+    let run = async {
+        let req = Request::get(format!("http://{origin}/slow"))
+            .body(())
+            .expect("request");
+        let (resp, _) = send.send_request(req, true).expect("send");
+        let mut body = resp.await.expect("head").into_body();
+        let first = body.data().await.expect("a chunk").expect("data");
+        assert!(!first.is_empty());
+        // The user went away: the gateway resets the stream.
+        drop(body);
+        while fwd.in_flight() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        while SLOW_BODIES_DROPPED.load(Ordering::SeqCst) == dropped_before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::time::timeout(LIMIT, run)
+        .await
+        .expect("stream not abandoned in time");
 }

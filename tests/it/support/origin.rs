@@ -202,3 +202,52 @@ pub async fn spawn(name: &str) -> Origin {
         task,
     }
 }
+
+/// An HTTPS origin with a certificate for `localhost` signed by `ca`.
+pub async fn spawn_tls(name: &str, ca: &switchyard::tls::gen::Ca) -> Origin {
+    let issued = ca.issue(&["localhost", "127.0.0.1"]).expect("origin cert");
+    let cert = switchyard::tls::cert_pair_from_pem(
+        issued.cert_pem.as_bytes(),
+        issued.key_pem.as_bytes(),
+        "origin",
+    )
+    .expect("origin pair");
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(switchyard::tls::server_config(
+        &cert,
+        &[b"http/1.1"],
+    )));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
+    let addr = listener.local_addr().expect("addr");
+    let requests = Arc::new(AtomicUsize::new(0));
+    let connections = Arc::new(AtomicUsize::new(0));
+    let name_arc: Arc<str> = Arc::from(name);
+    let (req_c, conn_c) = (requests.clone(), connections.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((sock, _)) = listener.accept().await else {
+                continue;
+            };
+            conn_c.fetch_add(1, Ordering::SeqCst);
+            let (name, count, acceptor) = (name_arc.clone(), req_c.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let svc = hyper::service::service_fn(move |req| {
+                    let (name, count) = (name.clone(), count.clone());
+                    async move { Ok::<_, Infallible>(handle(name, req, count).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    Origin {
+        name: name.to_string(),
+        addr,
+        requests,
+        connections,
+        task,
+    }
+}
