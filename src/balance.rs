@@ -80,3 +80,70 @@ pub fn pick_in_group(live: &GroupLive, exclude: &[Arc<str>]) -> Option<Arc<LiveC
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+    use std::sync::atomic::AtomicUsize;
+
+    fn group(policy: BalancePolicy, ids: &[&str]) -> GroupLive {
+        GroupLive {
+            policy,
+            members: ids.iter().map(|id| LiveConnector::detached(id)).collect(),
+            rr: AtomicUsize::new(0),
+        }
+    }
+
+    fn count(g: &GroupLive, n: usize, exclude: &[Arc<str>]) -> HashMap<String, usize> {
+        let mut out = HashMap::new();
+        for _ in 0..n {
+            let c = pick_in_group(g, exclude).expect("a pick");
+            *out.entry(c.id.to_string()).or_default() += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn round_robin_is_exact() {
+        let g = group(BalancePolicy::RoundRobin, &["a", "b", "c"]);
+        let c = count(&g, 300, &[]);
+        assert_eq!(c.values().copied().collect::<Vec<_>>(), vec![100, 100, 100]);
+    }
+
+    #[test]
+    fn p2c_spreads_and_avoids_the_busy_connector() {
+        let g = group(BalancePolicy::P2c, &["a", "b", "c", "d"]);
+        let c = count(&g, 4000, &[]);
+        for id in ["a", "b", "c", "d"] {
+            assert!(c[id] > 600, "{c:?}");
+        }
+        // Load one connector: it only wins when both candidates are it, which never happens.
+        let _busy: Vec<_> = (0..10).map(|_| g.members[0].begin()).collect();
+        let c = count(&g, 1000, &[]);
+        assert_eq!(c.get("a"), None, "{c:?}");
+    }
+
+    #[test]
+    fn exclusions_and_the_chain_order_are_honoured() {
+        let g = group(BalancePolicy::P2c, &["a", "b"]);
+        let c = count(&g, 50, &[Arc::from("a")]);
+        assert_eq!(c.get("b"), Some(&50));
+        assert!(pick_in_group(&g, &[Arc::from("a"), Arc::from("b")]).is_none());
+
+        let mut view = LiveView::default();
+        view.by_group
+            .insert(Arc::from("primary"), group(BalancePolicy::P2c, &[]));
+        view.by_group.insert(
+            Arc::from("backup"),
+            group(BalancePolicy::RoundRobin, &["z"]),
+        );
+        let chain: Vec<Arc<str>> = vec![Arc::from("primary"), Arc::from("backup")];
+        let p = pick(&view, &chain, &[]).expect("backup serves");
+        assert_eq!(
+            (&*p.group, &*p.connector.id, p.chain_index),
+            ("backup", "z", 1)
+        );
+        assert!(pick(&view, &chain, &[Arc::from("z")]).is_none());
+    }
+}

@@ -1,19 +1,25 @@
 //! The origin side of the connector: allow-list admission, then pooled keep-alive HTTP
 //! clients (http and https; one verifying, one for origins that opted out of verification).
 //!
-//! Names that only a network rule can admit ([`Decision::Resolve`]) are resolved here before
-//! the request is sent, and refused unless every address is inside an admitted network. The
-//! client then resolves the name again to connect, so a DNS server that answers differently
-//! between the two lookups (DNS rebinding, TTL 0) could steer one connection elsewhere for
-//! that short window. Closing it needs a filtering resolver plugged into `HttpConnector`
-//! (`HttpConnector::new_with_resolver`), which needs the `tower-service` crate.
+//! Names that only a network rule can admit ([`Decision::Resolve`]) are resolved here, before
+//! anything is contacted:
+//! - `http`: the addresses are filtered through the allow-list and the request is pinned to
+//!   the first one left (its URI names the address; `Host` still names the app), so the
+//!   connection goes exactly where the allow-list said yes.
+//! - `https` keeps the name in its URI for SNI and certificate checks, so the client resolves
+//!   it again: every address must then be admitted, and a DNS server that answers
+//!   differently between the two lookups (DNS rebinding) could steer one connection
+//!   elsewhere for that short window. The certificate check still has to pass there, unless
+//!   the app turned verification off. Closing the window needs a filtering resolver plugged
+//!   into `HttpConnector::new_with_resolver`, which needs the `tower-service` crate.
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use http::{Request, Response};
+use http::uri::Scheme;
+use http::{Request, Response, Uri};
 use hyper::body::Incoming;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -96,20 +102,29 @@ impl Origins {
         })
     }
 
-    /// Decides whether `host:port` may be contacted, resolving names that only a network
-    /// rule can admit. Contacts nothing but DNS.
-    pub async fn admit(&self, host: &str, port: u16) -> Result<(), OriginError> {
-        match self.allow.check(host, port) {
+    /// Decides whether the request's destination may be contacted, resolving names that
+    /// only a network rule can admit (and pinning plain-http requests to a vetted address).
+    /// Contacts nothing but DNS.
+    pub async fn admit(&self, req: &mut Request<TunnelBody>) -> Result<(), OriginError> {
+        let uri = req.uri();
+        let https = uri.scheme() == Some(&Scheme::HTTPS);
+        let host = uri.host().unwrap_or_default().to_owned();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        match self.allow.check(&host, port) {
             Decision::Allowed => Ok(()),
             Decision::Denied => Err(OriginError::NotAllowed),
             Decision::Resolve => {
-                let addrs = self.lookup(host, port).await?;
-                if addrs.iter().all(|a| self.allow.ip_allowed(a.ip(), port)) {
-                    Ok(())
-                } else {
-                    tracing::debug!(host, ?addrs, "name resolves outside the allow-list");
-                    Err(OriginError::NotAllowed)
+                let addrs = self.lookup(&host, port).await?;
+                let mut allowed = addrs.iter().filter(|a| self.allow.ip_allowed(a.ip(), port));
+                if https {
+                    if allowed.count() == addrs.len() {
+                        return Ok(());
+                    }
+                } else if let Some(addr) = allowed.next() {
+                    return pin(req, *addr);
                 }
+                tracing::debug!(host, ?addrs, "name resolves outside the allow-list");
+                Err(OriginError::NotAllowed)
             }
         }
     }
@@ -147,6 +162,19 @@ impl Origins {
         };
         client.request(req).await.map_err(|e| classify(&e))
     }
+}
+
+/// Points a plain-http request at `addr` instead of its host name.
+fn pin(req: &mut Request<TunnelBody>, addr: SocketAddr) -> Result<(), OriginError> {
+    let path = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let uri = Uri::builder()
+        .scheme(Scheme::HTTP)
+        .authority(addr.to_string())
+        .path_and_query(path)
+        .build()
+        .map_err(|e| OriginError::Unreachable(format!("pinning to {addr}: {e}")))?;
+    *req.uri_mut() = uri;
+    Ok(())
 }
 
 fn pooled_client(tls: ClientConfig, connect_timeout: Duration) -> PooledClient {

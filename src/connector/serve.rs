@@ -202,7 +202,7 @@ async fn serve_stream(
     let host_header = parts.headers.remove(HOST_HEADER);
     let protocol = parts.extensions.remove::<h2::ext::Protocol>();
     let OriginRequest {
-        req,
+        mut req,
         recv,
         host,
         port,
@@ -219,7 +219,7 @@ async fn serve_stream(
             );
         }
     };
-    if let Err(e) = fwd.origins.admit(&host, port).await {
+    if let Err(e) = fwd.origins.admit(&mut req).await {
         tracing::debug!(host, port, error = %e, "origin request refused");
         return send_error(respond, StatusCode::BAD_GATEWAY, e.code(), e.public_text());
     }
@@ -247,6 +247,7 @@ struct OriginRequest {
     req: Request<TunnelBody>,
     /// Kept for an extended CONNECT: piped once the origin switches protocols.
     recv: Option<RecvStream>,
+    /// For logs (the request's URI may be pinned to an address later).
     host: String,
     port: u16,
 }

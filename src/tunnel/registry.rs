@@ -84,6 +84,13 @@ impl LiveConnector {
         }
     }
 
+    /// A connector with no tunnel, for balancing tests.
+    #[cfg(test)]
+    pub(crate) fn detached(id: &str) -> Arc<LiveConnector> {
+        let gauge = IntGauge::new("test_in_flight", "test").expect("gauge");
+        Arc::new(LiveConnector::new(Arc::from(id), gauge))
+    }
+
     /// Requests in flight on this connector.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)

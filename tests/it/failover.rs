@@ -26,7 +26,10 @@ async fn kill_the_busy_one(
     assert!(
         eventually(
             || {
-                busy = ids.iter().find(|id| w.connectors[**id].in_flight() > 0).map(|s| s.to_string());
+                busy = ids
+                    .iter()
+                    .find(|id| w.connectors[**id].in_flight() > 0)
+                    .map(|s| s.to_string());
                 busy.is_some()
             },
             Duration::from_secs(5)
@@ -34,7 +37,11 @@ async fn kill_the_busy_one(
         .await
     );
     let busy = busy.expect("busy connector");
-    let survivor = ids.iter().find(|id| **id != busy).expect("other").to_string();
+    let survivor = ids
+        .iter()
+        .find(|id| **id != busy)
+        .expect("other")
+        .to_string();
     w.kill(&busy).await;
     (pending.await.expect("join"), survivor)
 }
@@ -50,9 +57,17 @@ async fn get_is_retried_on_another_connector_when_its_tunnel_dies() {
     let resp = resp.expect("answered");
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.text().await.expect("body"), "slept");
-    assert_eq!(w.served().get(&survivor).copied(), Some(1), "served by the survivor");
+    assert_eq!(
+        w.served().get(&survivor).copied(),
+        Some(1),
+        "served by the survivor"
+    );
     let m = w.metrics().await;
-    assert_eq!(metric(&m, "switchyard_retries_total{app=\"o\"}"), Some(1.0), "{m}");
+    assert_eq!(
+        metric(&m, "switchyard_retries_total{app=\"o\"}"),
+        Some(1.0),
+        "{m}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -61,7 +76,10 @@ async fn post_with_a_body_is_not_replayed_after_it_was_sent() {
     let mut w = World::start(spec(&o));
     w.connect("c1").await;
     w.connect("c2").await;
-    let req = w.h1().post(w.url("o.example.test", "/sleep/1500")).body("payload");
+    let req = w
+        .h1()
+        .post(w.url("o.example.test", "/sleep/1500"))
+        .body("payload");
     let (resp, _) = kill_the_busy_one(&mut w, req).await;
     let resp = resp.expect("answered");
     assert_eq!(resp.status(), 502);

@@ -11,6 +11,7 @@ mod failover;
 mod headers;
 mod metrics;
 mod origin_tls;
+mod process;
 mod protocols;
 mod quickstart;
 mod reload;

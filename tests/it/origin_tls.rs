@@ -25,23 +25,43 @@ async fn https_origins_are_verified_unless_the_app_opts_out() {
     w.connect("plain-1").await;
     let ca_file = w.dir.path().join("internal-ca.pem");
     std::fs::write(&ca_file, internal_ca.cert_pem()).expect("write");
-    let mut cfg = connector_config("trust-1", &w.secrets["trust-1"], w.gw.tunnel_addr, &w.pki.ca_path);
+    let mut cfg = connector_config(
+        "trust-1",
+        &w.secrets["trust-1"],
+        w.gw.tunnel_addr,
+        &w.pki.ca_path,
+    );
     cfg.origin_ca_file = Some(ca_file);
     let h = switchyard::run_connector(cfg).await.expect("starts");
     assert!(h.wait_tunnels(1, Duration::from_secs(10)).await);
     w.connectors.insert("trust-1".into(), h);
     let st = w.gw.state.clone();
-    assert!(crate::support::eventually(|| st.registry.snapshot().len() == 2, Duration::from_secs(5)).await);
+    assert!(
+        crate::support::eventually(|| st.registry.snapshot().len() == 2, Duration::from_secs(5))
+            .await
+    );
 
     let c = w.h1();
-    let r = c.get(w.url("strict.example.test", "/")).send().await.expect("req");
+    let r = c
+        .get(w.url("strict.example.test", "/"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 502, "untrusted origin certificate");
     assert!(r.text().await.expect("body").contains("TLS"));
 
-    let r = c.get(w.url("trusted.example.test", "/")).send().await.expect("req");
+    let r = c
+        .get(w.url("trusted.example.test", "/"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.expect("body"), "secure");
 
-    let r = c.get(w.url("lax.example.test", "/")).send().await.expect("req");
+    let r = c
+        .get(w.url("lax.example.test", "/"))
+        .send()
+        .await
+        .expect("req");
     assert_eq!(r.status(), 200, "explicit opt-out");
 }

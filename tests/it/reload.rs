@@ -130,28 +130,50 @@ fn gateway_test_flag_validates_and_exits_non_zero_with_every_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edited_file_is_picked_up_by_the_watcher() {
     let o = origin::spawn("o").await;
-    let spec = Spec::default()
-        .group("g")
-        .connector("c1", "g")
-        .app("o", "o.example.test", &o.url(), &["g"]);
+    let spec = Spec::default().group("g").connector("c1", "g").app(
+        "o",
+        "o.example.test",
+        &o.url(),
+        &["g"],
+    );
     let mut w = World::start_with(spec, |cfg| cfg.runtime.watch_interval_ms = 50);
     w.connect("c1").await;
     let c = w.h1();
-    assert_eq!(c.get(w.url("new.example.test", "/")).send().await.expect("req").status(), 404);
+    assert_eq!(
+        c.get(w.url("new.example.test", "/"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        404
+    );
     let mut cfg = w.cfg.clone();
     cfg.apps[0].host = "new.example.test".into();
     write_config(&w.config_path, &cfg);
     let st = w.gw.state.clone();
     assert!(
-        crate::support::eventually(|| st.table().table.version() == 2, std::time::Duration::from_secs(5)).await,
+        crate::support::eventually(
+            || st.table().table.version() == 2,
+            std::time::Duration::from_secs(5)
+        )
+        .await,
         "watcher reloaded"
     );
-    assert_eq!(c.get(w.url("new.example.test", "/")).send().await.expect("req").status(), 200);
+    assert_eq!(
+        c.get(w.url("new.example.test", "/"))
+            .send()
+            .await
+            .expect("req")
+            .status(),
+        200
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_listener_redirects_to_https() {
-    let w = World::start_with(Spec::default(), |cfg| cfg.listen.http = Some("127.0.0.1:0".into()));
+    let w = World::start_with(Spec::default(), |cfg| {
+        cfg.listen.http = Some("127.0.0.1:0".into())
+    });
     let http = w.gw.http_addr.expect("http listener");
     let c = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -166,6 +188,9 @@ async fn plain_http_listener_redirects_to_https() {
     assert_eq!(r.status(), 308);
     assert_eq!(
         r.headers()["location"],
-        format!("https://wiki.example.test:{}/path?q=1", w.gw.https_addr.port())
+        format!(
+            "https://wiki.example.test:{}/path?q=1",
+            w.gw.https_addr.port()
+        )
     );
 }

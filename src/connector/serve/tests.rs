@@ -113,6 +113,24 @@ async fn get_reaches_the_origin_with_the_requested_host() {
 }
 
 #[tokio::test]
+async fn names_admitted_by_a_network_rule_are_pinned_to_an_allowed_address() {
+    let (origin, accepted) = spawn_origin().await;
+    let (mut send, _fwd, _stop) = tunnel(&["127.0.0.0/8"]).await;
+    let run = async {
+        // localhost may also resolve to ::1, which the list does not admit: filtered out.
+        let authority = format!("localhost:{}", origin.port());
+        let (status, headers, body) = get(&mut send, &format!("http://{authority}/hello")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, b"hello from origin");
+        assert_eq!(headers["x-seen-host"], authority.as_str());
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    };
+    tokio::time::timeout(LIMIT, run)
+        .await
+        .expect("test timed out");
+}
+
+#[tokio::test]
 async fn two_mib_post_streams_through_and_back() {
     let (origin, _) = spawn_origin().await;
     let (mut send, _fwd, _stop) = tunnel(&["127.0.0.0/8"]).await;
