@@ -197,20 +197,20 @@ pub fn run_gateway(
     let tunnel_tls =
         tokio_rustls::TlsAcceptor::from(Arc::new(crate::tls::server_config(&tunnel_cert, &[])));
 
-    let https_hold =
-        PortHold::new(parse_addr("listen.https", &cfg.listen.https)?).map_err(|source| {
-            GatewayError::Bind {
-                what: "HTTPS listener",
-                addr: cfg.listen.https.clone(),
-                source,
-            }
+    let https_hold = PortHold::new(parse_addr("listen.https", &cfg.listen.https)?, opts.upgrade)
+        .map_err(|source| GatewayError::Bind {
+            what: "HTTPS listener",
+            addr: cfg.listen.https.clone(),
+            source,
         })?;
     let http_hold = match &cfg.listen.http {
         Some(a) => Some(
-            PortHold::new(parse_addr("listen.http", a)?).map_err(|source| GatewayError::Bind {
-                what: "HTTP listener",
-                addr: a.clone(),
-                source,
+            PortHold::new(parse_addr("listen.http", a)?, opts.upgrade).map_err(|source| {
+                GatewayError::Bind {
+                    what: "HTTP listener",
+                    addr: a.clone(),
+                    source,
+                }
             })?,
         ),
         None => None,
@@ -225,13 +225,12 @@ pub fn run_gateway(
     // Bound here with std so errors surface now and the addresses are known; the control
     // runtime adopts them (this function may itself be called from async code).
     let bind_std = |what: &'static str, addr: &str| {
-        std::net::TcpListener::bind(addr)
-            .and_then(|l| l.set_nonblocking(true).map(|_| l))
-            .map_err(|source| GatewayError::Bind {
-                what,
-                addr: addr.to_string(),
-                source,
-            })
+        let parsed = parse_addr(what, addr)?;
+        crate::net::bind_shared(parsed).map_err(|source| GatewayError::Bind {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
     };
     let tunnel_listener = bind_std("tunnel listener", &cfg.listen.tunnel)?;
     let metrics_listener = bind_std("metrics listener", &cfg.listen.metrics)?;

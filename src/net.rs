@@ -15,9 +15,14 @@ pub struct PortHold {
 }
 
 impl PortHold {
-    /// Holds `addr`; only port 0 needs holding (a fixed port is simply handed through).
-    pub fn new(addr: SocketAddr) -> std::io::Result<PortHold> {
+    /// Holds `addr`; only port 0 needs holding. A fixed port is checked with a trial bind
+    /// (skipped with `inherited`, when a graceful upgrade takes the socket over), so an
+    /// address in use fails at once with a clear error instead of inside pingora.
+    pub fn new(addr: SocketAddr, inherited: bool) -> std::io::Result<PortHold> {
         if addr.port() != 0 {
+            if !inherited {
+                drop(std::net::TcpListener::bind(addr)?);
+            }
             return Ok(PortHold {
                 addr,
                 _socket: None,
@@ -41,6 +46,20 @@ impl PortHold {
     pub fn needs_reuseport(&self) -> bool {
         self._socket.is_some()
     }
+}
+
+/// Binds a listener with `SO_REUSEPORT`, so that during a graceful upgrade the new process
+/// can bind the tunnel and metrics listeners while the old one still holds them (pingora
+/// hands over only the edge listeners). The HTTPS edge is bound without it, so two gateways
+/// started by mistake on one config still fail loudly.
+pub fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    Ok(socket.into())
 }
 
 /// Waits until something accepts TCP connections on `addr`.
@@ -71,7 +90,7 @@ mod tests {
 
     #[test]
     fn held_port_is_not_listening_but_can_be_bound_again_with_reuseport() {
-        let hold = PortHold::new("127.0.0.1:0".parse().expect("addr")).expect("hold");
+        let hold = PortHold::new("127.0.0.1:0".parse().expect("addr"), false).expect("hold");
         assert_ne!(hold.addr.port(), 0);
         assert!(!wait_listening(hold.addr, Duration::from_millis(50)));
         let s = Socket::new(Domain::IPV4, Type::STREAM, None).expect("socket");

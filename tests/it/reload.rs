@@ -194,3 +194,20 @@ async fn plain_http_listener_redirects_to_https() {
         )
     );
 }
+
+#[test]
+fn a_second_gateway_on_a_busy_address_fails_at_once_with_a_clear_error() {
+    let w = World::start(Spec::default());
+    let mut cfg = w.cfg.clone();
+    cfg.listen.https = w.gw.https_addr.to_string();
+    let started = std::time::Instant::now();
+    let err = match switchyard::run_gateway(cfg, Default::default()) {
+        Ok(_) => panic!("second gateway started on a busy address"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("HTTPS listener") && err.contains(&w.gw.https_addr.to_string()),
+        "{err}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

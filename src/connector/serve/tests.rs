@@ -113,11 +113,12 @@ async fn get_reaches_the_origin_with_the_requested_host() {
 }
 
 #[tokio::test]
-async fn names_admitted_by_a_network_rule_are_pinned_to_an_allowed_address() {
+async fn names_admitted_by_a_network_rule_connect_only_to_allowed_addresses() {
     let (origin, accepted) = spawn_origin().await;
     let (mut send, _fwd, _stop) = tunnel(&["127.0.0.0/8"]).await;
     let run = async {
-        // localhost may also resolve to ::1, which the list does not admit: filtered out.
+        // localhost may also resolve to ::1, which the list does not admit: the resolver
+        // drops it, and the request keeps its name.
         let authority = format!("localhost:{}", origin.port());
         let (status, headers, body) = get(&mut send, &format!("http://{authority}/hello")).await;
         assert_eq!(status, StatusCode::OK);
