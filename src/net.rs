@@ -62,7 +62,26 @@ pub fn bind_shared(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
-/// Waits until something accepts TCP connections on `addr`.
+/// True when the kernel lists a socket in LISTEN state on `addr`'s port and address family,
+/// read from `/proc/net/tcp{,6}`: probing with a connection would make the listener log a
+/// failed handshake.
+fn listed_as_listening(addr: SocketAddr) -> Option<bool> {
+    let file = if addr.is_ipv4() {
+        "/proc/net/tcp"
+    } else {
+        "/proc/net/tcp6"
+    };
+    let table = std::fs::read_to_string(file).ok()?;
+    let port = format!(":{:04X}", addr.port());
+    Some(table.lines().skip(1).any(|line| {
+        let mut cols = line.split_whitespace();
+        let local = cols.nth(1).unwrap_or("");
+        let state = cols.nth(1).unwrap_or("");
+        state == "0A" && local.ends_with(&port)
+    }))
+}
+
+/// Waits until something listens on `addr`.
 pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
     let deadline = Instant::now() + timeout;
     let target = match addr.ip() {
@@ -76,7 +95,11 @@ pub fn wait_listening(addr: SocketAddr, timeout: Duration) -> bool {
         _ => addr,
     };
     while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok() {
+        let up = match listed_as_listening(addr) {
+            Some(listed) => listed,
+            None => TcpStream::connect_timeout(&target, Duration::from_millis(200)).is_ok(),
+        };
+        if up {
             return true;
         }
         std::thread::sleep(Duration::from_millis(10));
