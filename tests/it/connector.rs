@@ -106,3 +106,46 @@ async fn destinations_outside_the_allow_list_are_never_contacted() {
         "the forbidden origin was never contacted"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connector_serves_several_gateways() {
+    let o = origin::spawn("o").await;
+    let spec = Spec::default().group("g").connector("c1", "g").app(
+        "o",
+        "o.example.test",
+        &o.url(),
+        &["g"],
+    );
+    let mut w = World::start(spec);
+    let second =
+        switchyard::run_gateway(w.cfg.clone(), Default::default()).expect("second gateway");
+    let mut cfg = connector_config("c1", &w.secrets["c1"], w.gw.tunnel_addr, &w.pki.ca_path);
+    cfg.gateways
+        .push(format!("127.0.0.1:{}", second.tunnel_addr.port()));
+    let h = switchyard::run_connector(cfg).await.expect("starts");
+    assert!(
+        h.wait_tunnels(2, Duration::from_secs(10)).await,
+        "a tunnel to each gateway"
+    );
+    w.connectors.insert("c1".into(), h);
+    let (s1, s2) = (w.gw.state.clone(), second.state.clone());
+    assert!(
+        eventually(
+            || !s1.registry.snapshot().is_empty() && !s2.registry.snapshot().is_empty(),
+            Duration::from_secs(5)
+        )
+        .await
+    );
+    let c = w.h1();
+    for port in [w.gw.https_addr.port(), second.https_addr.port()] {
+        let r = c
+            .get(format!("https://o.example.test:{port}/"))
+            .send()
+            .await
+            .expect("req");
+        assert_eq!(r.status(), 200);
+    }
+    tokio::task::spawn_blocking(move || second.shutdown())
+        .await
+        .expect("stop");
+}
