@@ -35,6 +35,8 @@ fn catalog(apps: usize) -> Catalog {
             preserve_host: false,
             backend_timeout_secs: None,
             origin_tls_verify: true,
+            min_live_connectors: None,
+            affinity: None,
         });
     }
     c

@@ -75,6 +75,43 @@ pub struct AppSpec {
     /// Verify the certificate of an `https://` origin (default true).
     #[serde(default = "default_true")]
     pub origin_tls_verify: bool,
+    /// A group counts as up for this app only with at least this many live connectors
+    /// (default 1); otherwise the next group of the chain serves.
+    #[serde(default)]
+    pub min_live_connectors: Option<u32>,
+    /// Keep each user on one connector while it is live (session affinity).
+    #[serde(default)]
+    pub affinity: Option<AffinitySpec>,
+}
+
+/// Where the affinity key of a request comes from: exactly one of the two.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AffinitySpec {
+    /// A cookie the gateway sets when the request has none (`Secure; HttpOnly`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cookie: Option<String>,
+    /// A request header the client sends (for example a user or tenant id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+}
+
+impl AppSpec {
+    /// An app with default options.
+    pub fn new(name: &str, host: &str, internal_url: &str, groups: &[&str]) -> AppSpec {
+        AppSpec {
+            name: name.into(),
+            host: host.into(),
+            path_prefix: None,
+            internal_url: internal_url.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            preserve_host: false,
+            backend_timeout_secs: None,
+            origin_tls_verify: true,
+            min_live_connectors: None,
+            affinity: None,
+        }
+    }
 }
 
 fn default_true() -> bool {

@@ -3,6 +3,9 @@
 //!
 //! Path of a request: gateway h2 stream → [`serve`] (control headers, allow-list) →
 //! [`origin`] (pooled client) → `relay` (answer streamed back under flow control).
+//!
+//! Each gateway gets `tunnels_per_gateway` slots, each kept connected by its own dial loop
+//! (`dial`), which also replaces its tunnel when the gateway asks for a reconnect.
 
 pub mod allow;
 mod body;
@@ -134,7 +137,7 @@ impl ConnectorHandle {
         &self.agent.id
     }
 
-    /// Authenticated tunnels right now.
+    /// Authenticated tunnels right now, not counting draining ones (GOAWAY sent).
     pub fn tunnels_up(&self) -> usize {
         *self.agent.tunnels.borrow()
     }
@@ -173,9 +176,18 @@ impl ConnectorHandle {
         }
     }
 
-    /// Graceful stop: no more dialing, GOAWAY on every tunnel, wait for in-flight streams
-    /// (at most `drain_timeout_ms`), then close whatever is left.
+    /// Graceful stop: no more dialing, GOAWAY on every tunnel at once (the gateway stops
+    /// sending requests there), wait for in-flight streams (at most `drain_timeout_ms`), then
+    /// close whatever is left.
     pub async fn shutdown(mut self) {
+        let started = std::time::Instant::now();
+        tracing::info!(
+            connector = %self.agent.id,
+            tunnels = self.tunnels_up(),
+            in_flight = self.in_flight(),
+            "draining: GOAWAY on every tunnel"
+        );
+        // Each dial loop stops dialing, drains its tunnels and returns once they closed.
         self.agent.stop.send_replace(true);
         let drained = futures_util::future::join_all(self.tasks.iter_mut());
         if tokio::time::timeout(self.drain_timeout, drained)
@@ -193,7 +205,12 @@ impl ConnectorHandle {
             // Aborted tasks finish at once; waiting makes the counters final on return.
             futures_util::future::join_all(self.tasks.iter_mut()).await;
         }
-        tracing::info!(connector = %self.agent.id, "connector stopped");
+        tracing::info!(
+            connector = %self.agent.id,
+            in_flight = self.in_flight(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "drained; connector stopped"
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The edge: the pingora `HttpServerApp` that owns the user's session. Every request goes
 //! read → limits → route (one table load) → forward over a tunnel → access log + metrics.
 
+pub mod affinity;
 pub mod forward;
 pub mod headers;
 pub mod redirect;
@@ -143,7 +144,11 @@ async fn serve(
         .ok_or((None, ForwardError::NoApp))?;
     let app = Some(route.app.clone());
     let view = state.registry.view();
-    forward::forward(session, &view, &route, &authority, served)
+    let metrics = snapshot
+        .app_metrics
+        .get(&route.app)
+        .unwrap_or(&snapshot.unrouted_metrics);
+    forward::forward(state, session, &view, &route, metrics, &authority, served)
         .await
         .map_err(|e| (app.clone(), e))?;
     Ok(app)

@@ -39,6 +39,11 @@ pub struct Metrics {
     pub tls_handshake_failures: IntCounterVec,
     pub tunnel_auth_failures: IntCounterVec,
     pub tunnel_disconnects: IntCounterVec,
+    pub ejections: IntCounterVec,
+    pub failovers: IntCounterVec,
+    pub retry_budget_exhausted: IntCounter,
+    /// Position in the group chain each app served from last (survives table swaps).
+    chain_positions: std::sync::Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, m: T) -> T {
@@ -170,6 +175,24 @@ impl Metrics {
                 "Tunnels lost, by cause.",
                 &["cause"],
             ),
+            ejections: counter_vec(
+                &r,
+                "switchyard_connector_ejections_total",
+                "Connectors ejected after consecutive failures.",
+                &["connector"],
+            ),
+            failovers: counter_vec(
+                &r,
+                "switchyard_failovers_total",
+                "Changes of the group serving an app: failover (to a later group of the chain) or failback.",
+                &["app", "direction"],
+            ),
+            retry_budget_exhausted: counter(
+                &r,
+                "switchyard_retry_budget_exhausted_total",
+                "Retries not made because the retry budget was spent.",
+            ),
+            chain_positions: std::sync::Mutex::new(HashMap::new()),
             registry: r,
         }
     }
@@ -197,6 +220,15 @@ impl Metrics {
             duration: self.request_duration.with_label_values(&[app]),
             retries: self.retries.with_label_values(&[app]),
             no_live: self.no_live_connector.with_label_values(&[app]),
+            failover: self.failovers.with_label_values(&[app, "failover"]),
+            failback: self.failovers.with_label_values(&[app, "failback"]),
+            chain_position: self
+                .chain_positions
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(app.to_string())
+                .or_default()
+                .clone(),
         }
     }
 
@@ -223,9 +255,43 @@ pub struct AppMetrics {
     pub duration: Histogram,
     pub retries: IntCounter,
     pub no_live: IntCounter,
+    failover: IntCounter,
+    failback: IntCounter,
+    chain_position: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl AppMetrics {
+    /// Notes which group of the chain served; logs and counts a change.
+    pub fn note_chain_position(&self, app: &str, group: &str, position: usize) {
+        use std::sync::atomic::Ordering;
+        if self.chain_position.load(Ordering::Relaxed) == position {
+            return;
+        }
+        let before = self.chain_position.swap(position, Ordering::Relaxed);
+        if before == position {
+            return;
+        }
+        if position > before {
+            self.failover.inc();
+            tracing::warn!(
+                app,
+                group,
+                from = before,
+                to = position,
+                "failover to a backup group"
+            );
+        } else {
+            self.failback.inc();
+            tracing::info!(
+                app,
+                group,
+                from = before,
+                to = position,
+                "failback to a preferred group"
+            );
+        }
+    }
+
     /// Counts one answered request.
     pub fn observe(&self, status: u16, seconds: f64) {
         let idx = (status / 100).clamp(1, 5) as usize - 1;

@@ -145,6 +145,8 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         preserve_host: false,
         backend_timeout_secs: None,
         origin_tls_verify: true,
+        min_live_connectors: None,
+        affinity: None,
     };
     let mut cfg = GatewayConfig {
         listen: ListenConfig {

@@ -104,6 +104,19 @@ pub struct Route {
     pub backend_timeout: Duration,
     /// Verify the certificate of an `https://` origin.
     pub origin_tls_verify: bool,
+    /// Live connectors a group needs before it counts as up for this app (at least 1).
+    pub min_live: usize,
+    /// Where the session-affinity key comes from, if the app wants affinity.
+    pub affinity: Option<Affinity>,
+}
+
+/// The source of an app's session-affinity key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Affinity {
+    /// A cookie of this name, set by the gateway when missing.
+    Cookie(String),
+    /// A request header.
+    Header(http::HeaderName),
 }
 
 /// The parsed internal URL of an app.

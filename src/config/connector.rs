@@ -39,7 +39,8 @@ pub struct ConnectorConfig {
     /// Internal destinations this connector may reach; required and non-empty (see
     /// [`AllowList`] for the forms).
     pub allow: Vec<String>,
-    /// Tunnels kept open to each gateway.
+    /// Tunnels kept open to each gateway (default 2, so that one can fail or be replaced
+    /// while another carries the traffic); each is its own dial loop.
     #[serde(default = "default_tunnels_per_gateway")]
     pub tunnels_per_gateway: usize,
     /// First re-dial delay bound, in milliseconds.
@@ -80,7 +81,7 @@ impl Default for ConnectorConfig {
 }
 
 fn default_tunnels_per_gateway() -> usize {
-    1
+    2
 }
 fn default_reconnect_initial_ms() -> u64 {
     250
@@ -264,7 +265,7 @@ mod tests {
     #[test]
     fn minimal_config_gets_defaults() {
         let cfg = ConnectorConfig::from_toml(GOOD, "test.toml").expect("valid");
-        assert_eq!(cfg.tunnels_per_gateway, 1);
+        assert_eq!(cfg.tunnels_per_gateway, 2);
         assert_eq!(cfg.reconnect_initial_ms, 250);
         assert_eq!(cfg.reconnect_max_ms, 30_000);
         assert_eq!(cfg.origin_connect_timeout_ms, 5_000);

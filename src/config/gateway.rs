@@ -28,6 +28,8 @@ pub struct GatewayConfig {
     #[serde(default)]
     pub runtime: RuntimeConfig,
     #[serde(default)]
+    pub resilience: ResilienceConfig,
+    #[serde(default)]
     pub groups: Vec<GroupSpec>,
     #[serde(default)]
     pub connectors: Vec<ConnectorSpec>,
@@ -176,6 +178,70 @@ fn default_h2_idle() -> u64 {
     300
 }
 
+/// Retries, their budget, and passive ejection of failing connectors.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResilienceConfig {
+    /// Attempts per request, the first included (1 turns retries off).
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: usize,
+    /// Retries may add at most this share of extra requests (0.2 = 20 %).
+    #[serde(default = "default_retry_ratio")]
+    pub retry_budget_ratio: f64,
+    /// Retries always allowed per second, whatever the ratio (so a quiet app can retry).
+    #[serde(default = "default_retry_floor")]
+    pub retry_budget_min_per_sec: u32,
+    /// Request bodies up to this size (with a Content-Length) are read before sending so
+    /// the request can be replayed on another connector when that is safe; 0 turns it off.
+    #[serde(default = "default_retry_buffer")]
+    pub retry_buffer_bytes: usize,
+    /// Consecutive failures attributable to a connector that eject it.
+    #[serde(default = "default_eject_after")]
+    pub eject_after_failures: u32,
+    /// First ejection period; it doubles while failures continue.
+    #[serde(default = "default_eject_base")]
+    pub eject_base_ms: u64,
+    /// Longest ejection period.
+    #[serde(default = "default_eject_max")]
+    pub eject_max_ms: u64,
+}
+
+impl Default for ResilienceConfig {
+    fn default() -> Self {
+        ResilienceConfig {
+            max_attempts: default_max_attempts(),
+            retry_budget_ratio: default_retry_ratio(),
+            retry_budget_min_per_sec: default_retry_floor(),
+            retry_buffer_bytes: default_retry_buffer(),
+            eject_after_failures: default_eject_after(),
+            eject_base_ms: default_eject_base(),
+            eject_max_ms: default_eject_max(),
+        }
+    }
+}
+
+fn default_max_attempts() -> usize {
+    3
+}
+fn default_retry_ratio() -> f64 {
+    0.2
+}
+fn default_retry_floor() -> u32 {
+    10
+}
+fn default_retry_buffer() -> usize {
+    64 * 1024
+}
+fn default_eject_after() -> u32 {
+    3
+}
+fn default_eject_base() -> u64 {
+    1000
+}
+fn default_eject_max() -> u64 {
+    30_000
+}
+
 /// Process settings.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -306,6 +372,24 @@ impl GatewayConfig {
         }
         if t.hello_timeout_ms == 0 {
             errors.push("tunnel.hello_timeout_ms: must be > 0".into());
+        }
+        let r = &self.resilience;
+        if r.max_attempts == 0 || r.max_attempts > 10 {
+            errors.push("resilience.max_attempts: must be between 1 and 10".into());
+        }
+        if !(0.0..=1.0).contains(&r.retry_budget_ratio) {
+            errors.push("resilience.retry_budget_ratio: must be between 0 and 1".into());
+        }
+        if r.retry_buffer_bytes > 16 * 1024 * 1024 {
+            errors.push("resilience.retry_buffer_bytes: at most 16 MiB".into());
+        }
+        if r.eject_after_failures == 0 {
+            errors.push("resilience.eject_after_failures: must be at least 1".into());
+        }
+        if r.eject_base_ms == 0 || r.eject_max_ms < r.eject_base_ms {
+            errors.push(
+                "resilience: eject_base_ms must be > 0 and eject_max_ms >= eject_base_ms".into(),
+            );
         }
         let l = &self.limits;
         if l.max_header_bytes < 1024 {

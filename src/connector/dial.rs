@@ -1,20 +1,28 @@
 //! One tunnel slot's life: dial TCP + TLS to a gateway, exchange Hello/Welcome, serve h2
 //! until the tunnel ends, back off, dial again.
+//!
+//! When the gateway asks for a reconnect (`switchyard-control: reconnect`), the slot dials a
+//! replacement at once while the old tunnel keeps serving; once the replacement is
+//! authenticated (or [`REPLACEMENT_GRACE`] has passed) the old tunnel drains: GOAWAY, its
+//! streams finish, it closes. A slot may thus hold a few tunnels at a time, all served in
+//! the slot's own task so that aborting it drops them all.
 
+use std::future::{pending, Future};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use h2::server::Connection;
 use rand::Rng;
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use super::serve::{self, Forwarder};
+use super::serve::{self, Forwarder, ServeError};
 use crate::tunnel::protocol::{
     read_frame, write_frame, FrameError, Hello, Welcome, PROTOCOL_VERSION,
 };
@@ -27,6 +35,9 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 const STABLE_SESSION: Duration = Duration::from_secs(10);
 /// How often the connector pings a gateway that announced no ping interval.
 const DEFAULT_PING: Duration = Duration::from_secs(15);
+/// How long a tunnel the gateway asked to replace keeps taking new requests while its
+/// replacement is not up yet.
+pub(super) const REPLACEMENT_GRACE: Duration = Duration::from_secs(5);
 
 /// State shared by every dial loop and the handle.
 pub(super) struct Agent {
@@ -34,7 +45,7 @@ pub(super) struct Agent {
     pub(super) secret: String,
     pub(super) tls: TlsConnector,
     pub(super) forwarder: Arc<Forwarder>,
-    /// Authenticated tunnels right now.
+    /// Authenticated tunnels right now, draining ones left out.
     pub(super) tunnels: watch::Sender<usize>,
     pub(super) refusals: AtomicU64,
     pub(super) last_refusal: Mutex<Option<String>>,
@@ -67,75 +78,280 @@ enum DialError {
     H2(#[from] h2::Error),
 }
 
-/// Keeps one tunnel slot connected until a shutdown starts (or the task is aborted).
+/// An authenticated tunnel, ready to serve, and the ping interval to use on it.
+type Established = (Connection<TlsStream<TcpStream>, Bytes>, Duration);
+
+/// Keeps one tunnel slot connected until a shutdown starts (or the task is aborted); then
+/// drains the slot's tunnels and returns once they are closed.
 pub(super) async fn dial_loop(agent: Arc<Agent>, slot: Slot) {
     let mut stop = agent.stop.subscribe();
-    let (gateway, index) = (slot.gateway.as_str(), slot.index);
-    let mut attempt: u32 = 0;
+    let (reconnect_tx, mut reconnect_rx) = mpsc::unbounded_channel();
+    let mut state = SlotState::new(&agent, &slot, reconnect_tx);
+    // Tunnels being served; the slot's own task polls them, so aborting it drops them.
+    let mut serving = FuturesUnordered::new();
+    // The dial under way, if any: there is one whenever the slot has no current tunnel.
+    let mut dial = Some(Box::pin(dial_after(&agent, &slot, Duration::ZERO)));
     loop {
-        let established = tokio::select! {
-            established = establish(&agent, &slot) => established,
-            _ = stop.wait_for(|s| *s) => return,
-        };
-        match established {
-            Ok((conn, ping_every)) => {
-                let up_since = Instant::now();
-                tracing::info!(connector = %agent.id, gateway, slot = index, "tunnel up");
-                let up = TunnelUp::new(&agent);
-                let served = serve::serve(
-                    conn,
-                    Arc::clone(&agent.forwarder),
-                    agent.stop.subscribe(),
-                    Some(ping_every),
-                )
-                .await;
-                drop(up);
-                match served {
-                    Ok(()) => {
-                        tracing::info!(connector = %agent.id, gateway, slot = index, "tunnel closed")
-                    }
-                    Err(e) => {
-                        tracing::warn!(connector = %agent.id, gateway, slot = index, error = %e, "tunnel failed")
-                    }
+        let retire_at = state.retire_at();
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => break,
+            dialed = async {
+                match dial.as_mut() {
+                    Some(dialing) => dialing.await,
+                    None => pending().await,
                 }
-                if up_since.elapsed() > STABLE_SESSION {
-                    attempt = 0;
+            }, if dial.is_some() => {
+                dial = match dialed {
+                    Ok(established) => {
+                        serving.push(state.tunnel_up(established));
+                        None
+                    }
+                    Err(e) => Some(Box::pin(dial_after(&agent, &slot, state.dial_failed(e)))),
+                };
+            }
+            Some((id, served)) = serving.next(), if !serving.is_empty() => {
+                if let Some(delay) = state.tunnel_ended(id, served) {
+                    dial = Some(Box::pin(dial_after(&agent, &slot, delay)));
                 }
             }
-            Err(DialError::Refused(reason)) => {
-                tracing::warn!(connector = %agent.id, gateway, %reason, "gateway refused the connector");
+            Some(id) = reconnect_rx.recv() => {
+                if state.reconnect_requested(id) {
+                    dial = Some(Box::pin(dial_after(&agent, &slot, Duration::ZERO)));
+                }
+            }
+            _ = sleep_until(retire_at), if retire_at.is_some() => state.replacement_late(),
+        }
+    }
+    drop(dial);
+    state.drain_all();
+    while let Some((id, served)) = serving.next().await {
+        state.log_end(id, &served);
+    }
+}
+
+/// A tunnel of the slot that is being served.
+struct Live<'a> {
+    id: u64,
+    /// Set to start the tunnel's drain (GOAWAY).
+    drain: watch::Sender<bool>,
+    /// Its place in [`Agent::tunnels`]; given up when the drain starts.
+    up: Option<TunnelUp<'a>>,
+    since: Instant,
+}
+
+/// The slot's tunnels and what each is for; the dial loop owns the futures.
+struct SlotState<'a> {
+    agent: &'a Agent,
+    slot: &'a Slot,
+    reconnect: mpsc::UnboundedSender<u64>,
+    live: Vec<Live<'a>>,
+    next_id: u64,
+    /// The tunnel that takes the slot's new requests.
+    current: Option<u64>,
+    /// A tunnel the gateway asked to replace, and when it drains even without a replacement.
+    retiring: Option<(u64, tokio::time::Instant)>,
+    /// Failed dials since the last stable tunnel, for the backoff.
+    attempt: u32,
+}
+
+impl<'a> SlotState<'a> {
+    fn new(
+        agent: &'a Agent,
+        slot: &'a Slot,
+        reconnect: mpsc::UnboundedSender<u64>,
+    ) -> SlotState<'a> {
+        SlotState {
+            agent,
+            slot,
+            reconnect,
+            live: Vec::new(),
+            next_id: 0,
+            current: None,
+            retiring: None,
+            attempt: 0,
+        }
+    }
+
+    fn retire_at(&self) -> Option<tokio::time::Instant> {
+        self.retiring.map(|(_, at)| at)
+    }
+
+    /// A dial succeeded: the new tunnel becomes current, and a tunnel it replaces drains.
+    /// Returns the future that serves it.
+    fn tunnel_up(
+        &mut self,
+        (conn, ping_every): Established,
+    ) -> impl Future<Output = (u64, Result<(), ServeError>)> {
+        let (agent, gateway, index) = (self.agent, &self.slot.gateway, self.slot.index);
+        let id = self.next_id;
+        self.next_id += 1;
+        let (drain, drained) = watch::channel(false);
+        self.live.push(Live {
+            id,
+            drain,
+            up: Some(TunnelUp::new(agent)),
+            since: Instant::now(),
+        });
+        self.current = Some(id);
+        tracing::info!(connector = %agent.id, gateway, slot = index, tunnel = id, "tunnel up");
+        if let Some((old, _)) = self.retiring.take() {
+            tracing::info!(
+                connector = %agent.id, gateway, slot = index, tunnel = old,
+                "replacement tunnel up; draining the old one"
+            );
+            self.start_drain(old);
+        }
+        let fwd = Arc::clone(&agent.forwarder);
+        let reconnect = self.reconnect.clone();
+        async move {
+            let on_reconnect = || {
+                // The receiver lives as long as the slot that polls this future.
+                let _ = reconnect.send(id);
+            };
+            let served = serve::serve(conn, fwd, drained, on_reconnect, Some(ping_every)).await;
+            (id, served)
+        }
+    }
+
+    /// A dial failed: logs it (a refusal is also counted) and returns the backoff before
+    /// the next one.
+    fn dial_failed(&mut self, error: DialError) -> Duration {
+        let (agent, gateway, index) = (self.agent, &self.slot.gateway, self.slot.index);
+        match error {
+            DialError::Refused(reason) => {
+                tracing::warn!(
+                    connector = %agent.id, gateway, slot = index, %reason,
+                    "gateway refused the connector"
+                );
                 agent.refusals.fetch_add(1, Ordering::Relaxed);
                 *agent
                     .last_refusal
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason);
             }
-            Err(e) => {
-                tracing::warn!(connector = %agent.id, gateway, slot = index, error = %e, "dial failed");
+            e => {
+                tracing::warn!(
+                    connector = %agent.id, gateway, slot = index, error = %e,
+                    "dial failed"
+                );
             }
         }
-        if *stop.borrow() {
-            return;
+        self.next_delay()
+    }
+
+    /// A tunnel's connection ended. Returns the backoff before a dial when the slot is left
+    /// without a tunnel and no dial is under way.
+    fn tunnel_ended(&mut self, id: u64, served: Result<(), ServeError>) -> Option<Duration> {
+        self.log_end(id, &served);
+        let since = self
+            .live
+            .iter()
+            .position(|t| t.id == id)
+            .map(|i| self.live.swap_remove(i).since);
+        // A retiring tunnel is being replaced by the dial under way already.
+        if self.retiring.is_some_and(|(old, _)| old == id) {
+            self.retiring = None;
         }
-        let delay = backoff_delay(
-            attempt,
-            agent.reconnect_initial_ms,
-            agent.reconnect_max_ms,
-            &mut rand::rng(),
+        if self.current != Some(id) {
+            return None;
+        }
+        self.current = None;
+        if since.is_some_and(|since| since.elapsed() > STABLE_SESSION) {
+            self.attempt = 0;
+        }
+        Some(self.next_delay())
+    }
+
+    /// The gateway asked tunnel `id` for a reconnect. True when a replacement is to be
+    /// dialed now (only the current tunnel is replaced: any other is on its way out).
+    fn reconnect_requested(&mut self, id: u64) -> bool {
+        if self.current != Some(id) {
+            return false;
+        }
+        let (agent, gateway, index) = (self.agent, &self.slot.gateway, self.slot.index);
+        tracing::info!(
+            connector = %agent.id, gateway, slot = index, tunnel = id,
+            "gateway asked for a reconnect; dialing a replacement"
         );
-        attempt = attempt.saturating_add(1);
-        tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = stop.wait_for(|s| *s) => return,
+        self.current = None;
+        self.retiring = Some((id, tokio::time::Instant::now() + REPLACEMENT_GRACE));
+        // Not a failure: the replacement's backoff, should it fail, starts from scratch.
+        self.attempt = 0;
+        true
+    }
+
+    /// The replacement did not come up in time: the retiring tunnel drains anyway.
+    fn replacement_late(&mut self) {
+        if let Some((old, _)) = self.retiring.take() {
+            let (agent, gateway, index) = (self.agent, &self.slot.gateway, self.slot.index);
+            tracing::warn!(
+                connector = %agent.id, gateway, slot = index, tunnel = old,
+                "no replacement within {REPLACEMENT_GRACE:?}; draining the old tunnel anyway"
+            );
+            self.start_drain(old);
         }
+    }
+
+    /// Shutdown: GOAWAY on every tunnel of the slot at once.
+    fn drain_all(&mut self) {
+        for tunnel in &mut self.live {
+            tunnel.drain.send_replace(true);
+            tunnel.up = None;
+        }
+        self.current = None;
+        self.retiring = None;
+    }
+
+    /// Sends GOAWAY on tunnel `id` (its streams run on) and stops counting it as up.
+    fn start_drain(&mut self, id: u64) {
+        if let Some(tunnel) = self.live.iter_mut().find(|t| t.id == id) {
+            tunnel.drain.send_replace(true);
+            tunnel.up = None;
+        }
+    }
+
+    fn log_end(&self, id: u64, served: &Result<(), ServeError>) {
+        let (agent, gateway, index) = (self.agent, &self.slot.gateway, self.slot.index);
+        match served {
+            Ok(()) => tracing::info!(
+                connector = %agent.id, gateway, slot = index, tunnel = id,
+                "tunnel closed"
+            ),
+            Err(e) => tracing::warn!(
+                connector = %agent.id, gateway, slot = index, tunnel = id, error = %e,
+                "tunnel failed"
+            ),
+        }
+    }
+
+    /// The backoff before the next dial, counting it as one more attempt.
+    fn next_delay(&mut self) -> Duration {
+        let agent = self.agent;
+        let (initial, max) = (agent.reconnect_initial_ms, agent.reconnect_max_ms);
+        let delay = backoff_delay(self.attempt, initial, max, &mut rand::rng());
+        self.attempt = self.attempt.saturating_add(1);
+        delay
+    }
+}
+
+/// Waits for `delay`, then dials.
+async fn dial_after(agent: &Agent, slot: &Slot, delay: Duration) -> Result<Established, DialError> {
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
+    establish(agent, slot).await
+}
+
+/// Resolves at `at`; never without one.
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => pending().await,
     }
 }
 
 /// Dials, authenticates and runs the h2 handshake; returns the ping interval to use.
-async fn establish(
-    agent: &Agent,
-    slot: &Slot,
-) -> Result<(Connection<TlsStream<TcpStream>, Bytes>, Duration), DialError> {
+async fn establish(agent: &Agent, slot: &Slot) -> Result<Established, DialError> {
     let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&slot.gateway))
         .await
         .map_err(|_| DialError::Timeout("TCP connect"))?

@@ -1,5 +1,6 @@
 //! Serving one tunnel: the h2 server on the authenticated stream, one task per request
-//! stream (allow-list check → origin request → relayed answer).
+//! stream (allow-list check → origin request → relayed answer). Control requests from the
+//! gateway ([`CONTROL_HEADER`]) are answered here and never reach an origin.
 //!
 //! Nothing here knows about TLS: [`handshake`] and [`serve`] take any byte stream, so tests
 //! drive them over an in-memory pipe.
@@ -23,7 +24,7 @@ use tokio::task::JoinSet;
 use super::body::TunnelBody;
 use super::origin::Origins;
 use super::relay::{pipe_upgraded, send_error, send_response, strip_hop_by_hop};
-use crate::tunnel::protocol::{error_code, HOST_HEADER, INSECURE_HEADER};
+use crate::tunnel::protocol::{error_code, CONTROL_HEADER, HOST_HEADER, INSECURE_HEADER};
 
 /// Per-stream receive window the connector grants the gateway.
 const STREAM_WINDOW: u32 = 1 << 20;
@@ -33,6 +34,8 @@ const CONNECTION_WINDOW: u32 = 8 << 20;
 const MAX_STREAMS: u32 = 1000;
 /// Shortest wait for a pong before a tunnel is declared dead.
 const MIN_PONG_WAIT: Duration = Duration::from_secs(5);
+/// The [`CONTROL_HEADER`] value asking for this tunnel to be replaced.
+const RECONNECT: &str = "reconnect";
 
 /// What every stream handler shares: the origin clients and the in-flight count.
 pub struct Forwarder {
@@ -80,15 +83,18 @@ where
         .await
 }
 
-/// Serves streams until the gateway closes the tunnel, it fails, or `stop` turns true; then
+/// Serves streams until the gateway closes the tunnel, it fails, or `drain` turns true; then
 /// sends GOAWAY and keeps serving until the accepted streams are done. Stream tasks live in
-/// this future: dropping it drops every stream and its origin request. With `ping_every`,
-/// the connector pings the gateway and gives up on a tunnel whose pong is late by three
-/// intervals (at least 5 s): a half-open TCP connection would otherwise look alive forever.
+/// this future: dropping it drops every stream and its origin request. A
+/// `switchyard-control: reconnect` request is answered `200` here and reported through
+/// `on_reconnect`; the owner decides when to drain. With `ping_every`, the connector pings
+/// the gateway and gives up on a tunnel whose pong is late by three intervals (at least
+/// 5 s): a half-open TCP connection would otherwise look alive forever.
 pub async fn serve<T>(
     mut conn: Connection<T, Bytes>,
     fwd: Arc<Forwarder>,
-    mut stop: watch::Receiver<bool>,
+    mut drain: watch::Receiver<bool>,
+    on_reconnect: impl Fn(),
     ping_every: Option<Duration>,
 ) -> Result<(), ServeError>
 where
@@ -118,20 +124,57 @@ where
     loop {
         tokio::select! {
             next = conn.accept() => match next {
-                Some(Ok((req, respond))) => {
-                    streams.spawn(serve_stream(InFlight::enter(&fwd), req, respond));
-                }
+                Some(Ok((req, respond))) => match req.headers().get(CONTROL_HEADER) {
+                    Some(control) => {
+                        if answer_control(control, respond) == Control::Reconnect {
+                            on_reconnect();
+                        }
+                    }
+                    None => {
+                        streams.spawn(serve_stream(InFlight::enter(&fwd), req, respond));
+                    }
+                },
                 Some(Err(e)) => return Err(e.into()),
                 None => return Ok(()),
             },
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
-            _ = stopped(&mut stop), if !draining => {
+            _ = stopped(&mut drain), if !draining => {
                 draining = true;
                 conn.graceful_shutdown();
             }
             waited = &mut liveness => return Err(ServeError::PingTimeout(waited)),
         }
     }
+}
+
+/// What a control request asked for.
+#[derive(Debug, PartialEq, Eq)]
+enum Control {
+    Reconnect,
+    Unknown,
+}
+
+/// Answers a control request on the spot: `200` with an empty body for `reconnect`, `400`
+/// for anything else. Its body, if any, is not read.
+fn answer_control(value: &HeaderValue, mut respond: SendResponse<Bytes>) -> Control {
+    if !value.as_bytes().eq_ignore_ascii_case(RECONNECT.as_bytes()) {
+        tracing::debug!(?value, "unknown control request from the gateway");
+        let code = error_code::BAD_REQUEST;
+        send_error(
+            respond,
+            StatusCode::BAD_REQUEST,
+            code,
+            "unknown control request",
+        );
+        return Control::Unknown;
+    }
+    let mut ok = http::Response::new(());
+    ok.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    if let Err(e) = respond.send_response(ok, true) {
+        tracing::debug!(error = %e, "answer to a reconnect request not sent");
+    }
+    Control::Reconnect
 }
 
 /// Resolves once `stop` is true; never if its sender is gone.

@@ -1,103 +1,52 @@
 //! The agent against a fake gateway (TLS listener, Hello/Welcome, h2 client): refusals are
-//! counted, tunnels come up per slot, requests flow, kill and shutdown close the tunnels,
-//! and a closed tunnel is dialed again.
+//! counted, tunnels come up per slot, requests flow, kill and shutdown close the tunnels, a
+//! closed tunnel is dialed again, and a gateway-requested reconnect replaces a tunnel
+//! before draining it.
 
-use std::path::PathBuf;
-use std::sync::Arc;
+mod fixture;
+
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http::{Request, StatusCode};
-use tokio::net::TcpListener;
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
+use http::StatusCode;
 
 use super::*;
-use crate::tunnel::protocol::{read_frame, write_frame, Hello, Welcome, ERROR_HEADER};
+use crate::tunnel::protocol::ERROR_HEADER;
+use fixture::{fake_gateway, get, spawn_origin, Accepted, FakeGateway, Seen};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// What the fake gateway hands the test for each accepted tunnel.
-struct Accepted {
-    hello: Hello,
-    send: h2::client::SendRequest<Bytes>,
-    /// Resolves when the tunnel's h2 connection ends (GOAWAY + close, or a drop).
-    closed: tokio::task::JoinHandle<()>,
-}
-
-struct FakeGateway {
-    addr: std::net::SocketAddr,
-    ca_file: PathBuf,
-    tunnels: mpsc::UnboundedReceiver<Accepted>,
-}
-
-/// Accepts tunnels; the secret "good" is welcomed, anything else refused.
-async fn fake_gateway(tag: &str) -> FakeGateway {
-    let ca = crate::tls::gen::Ca::new("test CA").expect("CA");
-    let leaf = ca.issue(&["localhost"]).expect("leaf");
-    let cert =
-        crate::tls::cert_pair_from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes(), "gw")
-            .expect("cert pair");
-    let acceptor = TlsAcceptor::from(Arc::new(crate::tls::server_config(&cert, &[])));
-    let ca_file = std::env::temp_dir().join(format!(
-        "switchyard-connector-{tag}-{}-ca.pem",
-        std::process::id()
-    ));
-    std::fs::write(&ca_file, ca.cert_pem()).expect("write CA");
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (tx, tunnels) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (acceptor, tx) = (acceptor.clone(), tx.clone());
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(tcp).await else {
-                    return;
-                };
-                let Ok(hello) = read_frame::<_, Hello>(&mut tls).await else {
-                    return;
-                };
-                let ok = hello.secret == "good";
-                let welcome = Welcome {
-                    ok,
-                    reason: (!ok).then(|| "bad credentials".to_owned()),
-                    ping_interval_ms: 200,
-                };
-                if write_frame(&mut tls, &welcome).await.is_err() || !ok {
-                    return;
-                }
-                let Ok((send, conn)) = h2::client::handshake(tls).await else {
-                    return;
-                };
-                let closed = tokio::spawn(async move {
-                    let _ = conn.await;
-                });
-                let _ = tx.send(Accepted {
-                    hello,
-                    send,
-                    closed,
-                });
-            });
-        }
-    });
-    FakeGateway {
-        addr,
-        ca_file,
-        tunnels,
-    }
-}
-
-fn config(gw: &FakeGateway, secret: &str, tunnels: usize) -> ConnectorConfig {
+/// A connector config for `gw` with the documented defaults, fast re-dials and a short drain.
+fn config(gw: &FakeGateway, secret: &str) -> ConnectorConfig {
     let mut cfg = ConnectorConfig::new("east-1", vec!["127.0.0.1".into()]);
     cfg.secret = Some(secret.into());
     cfg.gateways = vec![gw.addr.to_string()];
     cfg.server_name = Some("localhost".into());
     cfg.ca_file = Some(gw.ca_file.clone());
-    cfg.tunnels_per_gateway = tunnels;
     cfg.reconnect_initial_ms = 20;
     cfg.reconnect_max_ms = 100;
     cfg.drain_timeout_ms = 2_000;
     cfg
+}
+
+async fn next_tunnel(gw: &mut FakeGateway) -> Accepted {
+    tokio::time::timeout(LIMIT, gw.tunnels.recv())
+        .await
+        .expect("tunnel in time")
+        .expect("tunnel")
+}
+
+/// Waits for `want` among what the fake gateway saw; returns everything seen up to it.
+async fn seen_until(gw: &mut FakeGateway, want: Seen) -> Vec<Seen> {
+    let mut seen = Vec::new();
+    while seen.last() != Some(&want) {
+        let next = tokio::time::timeout(LIMIT, gw.seen.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {want:?} in time; saw {seen:?}"))
+            .expect("fake gateway running");
+        seen.push(next);
+    }
+    seen
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -111,18 +60,19 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 #[tokio::test]
 async fn refusals_are_counted_with_their_reason() {
     let gw = fake_gateway("refused").await;
-    let connector = run_connector(config(&gw, "wrong", 1)).await.expect("start");
+    let connector = run_connector(config(&gw, "wrong")).await.expect("start");
     eventually("two refusals", || connector.auth_refusals() >= 2).await;
     assert_eq!(connector.last_refusal().as_deref(), Some("bad credentials"));
     assert_eq!(connector.tunnels_up(), 0);
     connector.kill();
-    let _ = std::fs::remove_file(&gw.ca_file);
 }
 
 #[tokio::test]
-async fn tunnels_serve_requests_and_shutdown_sends_goaway() {
+async fn two_tunnels_per_gateway_by_default_serve_requests_and_shutdown_closes_them() {
     let mut gw = fake_gateway("serve").await;
-    let connector = run_connector(config(&gw, "good", 2)).await.expect("start");
+    let cfg = config(&gw, "good");
+    assert_eq!(cfg.tunnels_per_gateway, 2, "the default");
+    let connector = run_connector(cfg).await.expect("start");
     assert_eq!(connector.id(), "east-1");
     assert!(
         connector.wait_tunnels(2, LIMIT).await,
@@ -130,10 +80,7 @@ async fn tunnels_serve_requests_and_shutdown_sends_goaway() {
     );
     let mut accepted = Vec::new();
     for _ in 0..2 {
-        let tunnel = tokio::time::timeout(LIMIT, gw.tunnels.recv())
-            .await
-            .expect("tunnel in time")
-            .expect("tunnel");
+        let tunnel = next_tunnel(&mut gw).await;
         assert_eq!(tunnel.hello.id, "east-1");
         assert_eq!(
             tunnel.hello.proto,
@@ -141,19 +88,18 @@ async fn tunnels_serve_requests_and_shutdown_sends_goaway() {
         );
         accepted.push(tunnel);
     }
+    assert_eq!(connector.tunnels_up(), 2);
 
-    // A request through the tunnel: the destination is denied, so no origin is needed.
-    let req = Request::get("http://10.9.9.9:80/")
-        .body(())
-        .expect("request");
-    let mut send = accepted[0].send.clone().ready().await.expect("ready");
-    let (resp, _) = send.send_request(req, true).expect("send");
-    let resp = tokio::time::timeout(LIMIT, resp)
-        .await
-        .expect("in time")
-        .expect("head");
-    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
-    assert_eq!(resp.headers()[ERROR_HEADER], "destination-not-allowed");
+    // A request through each tunnel: the destination is denied, so no origin is needed.
+    for tunnel in &accepted {
+        let denied = get(tunnel.send.clone(), "http://10.9.9.9:80/".into(), None);
+        let (status, headers, _) = tokio::time::timeout(LIMIT, denied)
+            .await
+            .expect("in time")
+            .expect("answer");
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        assert_eq!(headers[ERROR_HEADER], "destination-not-allowed");
+    }
 
     tokio::time::timeout(LIMIT, connector.shutdown())
         .await
@@ -165,24 +111,21 @@ async fn tunnels_serve_requests_and_shutdown_sends_goaway() {
             .expect("join");
     }
     assert!(gw.tunnels.try_recv().is_err(), "re-dialed after shutdown");
-    let _ = std::fs::remove_file(&gw.ca_file);
 }
 
 #[tokio::test]
 async fn closed_tunnels_are_dialed_again_and_kill_drops_them() {
     let mut gw = fake_gateway("redial").await;
-    let connector = run_connector(config(&gw, "good", 1)).await.expect("start");
-    let first = tokio::time::timeout(LIMIT, gw.tunnels.recv())
-        .await
-        .expect("tunnel in time")
-        .expect("tunnel");
+    let cfg = ConnectorConfig {
+        tunnels_per_gateway: 1,
+        ..config(&gw, "good")
+    };
+    let connector = run_connector(cfg).await.expect("start");
+    let first = next_tunnel(&mut gw).await;
     // The gateway drops the tunnel: the connector notices and dials again.
     first.closed.abort();
     drop(first.send);
-    let second = tokio::time::timeout(LIMIT, gw.tunnels.recv())
-        .await
-        .expect("re-dial in time")
-        .expect("tunnel");
+    let second = next_tunnel(&mut gw).await;
     assert!(connector.wait_tunnels(1, LIMIT).await);
 
     connector.kill();
@@ -191,7 +134,219 @@ async fn closed_tunnels_are_dialed_again_and_kill_drops_them() {
         .expect("tunnel closed after kill")
         .expect("join");
     eventually("no tunnel up", || connector.tunnels_up() == 0).await;
-    let _ = std::fs::remove_file(&gw.ca_file);
+}
+
+#[tokio::test]
+async fn reconnect_request_replaces_the_tunnel_before_draining_the_old_one() {
+    let mut gw = fake_gateway("reconnect").await;
+    let origin = spawn_origin().await;
+    let connector = run_connector(config(&gw, "good")).await.expect("start");
+    let old = next_tunnel(&mut gw).await;
+    let other = next_tunnel(&mut gw).await;
+    assert!(connector.wait_tunnels(2, LIMIT).await);
+
+    // A slow request in flight on the tunnel about to be replaced.
+    let slow = tokio::spawn(get(old.send.clone(), origin.url("/gated"), None));
+    eventually("the origin holds the slow request", || {
+        origin.paths() == ["/gated"]
+    })
+    .await;
+
+    // An allowed destination: had the control request been forwarded, the origin would
+    // have seen it.
+    let control = get(old.send.clone(), origin.url("/control"), Some("reconnect"));
+    let (status, _, body) = tokio::time::timeout(LIMIT, control)
+        .await
+        .expect("answer in time")
+        .expect("answer");
+    assert_eq!(status, StatusCode::OK);
+    assert!(body.is_empty());
+
+    // The replacement authenticates before the old tunnel hears GOAWAY.
+    let new = next_tunnel(&mut gw).await;
+    let seen = seen_until(&mut gw, Seen::GoAway(old.n)).await;
+    assert!(
+        seen.contains(&Seen::Hello(new.n)),
+        "GOAWAY before the replacement's hello: {seen:?}"
+    );
+    // The old tunnel is draining: not counted, its stream still served.
+    assert_eq!(connector.tunnels_up(), 2);
+    assert_eq!(connector.in_flight(), 1);
+    assert!(!slow.is_finished(), "the slow request ended early");
+    origin.release();
+    let (status, _, body) = tokio::time::timeout(LIMIT, slow)
+        .await
+        .expect("slow request in time")
+        .expect("join")
+        .expect("slow request completed");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, b"gated done");
+    tokio::time::timeout(LIMIT, old.closed)
+        .await
+        .expect("old tunnel closed once its stream was done")
+        .expect("join");
+
+    // The replacement serves; the old tunnel's close did not make the slot dial again.
+    let (status, _, body) = get(new.send.clone(), origin.url("/after"), None)
+        .await
+        .expect("answer on the replacement");
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"ok"[..]));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(gw.tunnels.try_recv().is_err(), "dialed again");
+    assert_eq!(connector.tunnels_up(), 2);
+    while let Ok(seen) = gw.seen.try_recv() {
+        assert_ne!(
+            seen,
+            Seen::GoAway(other.n),
+            "the other slot's tunnel drained"
+        );
+    }
+    assert_eq!(
+        origin.paths(),
+        ["/gated", "/after"],
+        "control request forwarded"
+    );
+    connector.kill();
+}
+
+#[tokio::test]
+async fn without_a_replacement_the_old_tunnel_drains_after_the_grace_period() {
+    let mut gw = fake_gateway("late").await;
+    let cfg = ConnectorConfig {
+        tunnels_per_gateway: 1,
+        ..config(&gw, "good")
+    };
+    let connector = run_connector(cfg).await.expect("start");
+    let old = next_tunnel(&mut gw).await;
+    assert!(connector.wait_tunnels(1, LIMIT).await);
+
+    gw.refuse.store(true, Ordering::SeqCst);
+    let asked = Instant::now();
+    let control = get(
+        old.send.clone(),
+        "http://10.9.9.9:80/".into(),
+        Some("reconnect"),
+    );
+    let (status, _, _) = control.await.expect("answer");
+    assert_eq!(status, StatusCode::OK);
+    eventually("the replacement refused", || connector.auth_refusals() >= 1).await;
+    // Meanwhile the old tunnel still takes requests.
+    assert_eq!(connector.tunnels_up(), 1);
+    let (status, headers, _) = get(old.send.clone(), "http://10.9.9.9:80/".into(), None)
+        .await
+        .expect("answer on the old tunnel");
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(headers[ERROR_HEADER], "destination-not-allowed");
+
+    seen_until(&mut gw, Seen::GoAway(old.n)).await;
+    assert!(
+        asked.elapsed() >= dial::REPLACEMENT_GRACE,
+        "GOAWAY after {:?}",
+        asked.elapsed()
+    );
+    tokio::time::timeout(LIMIT, old.closed)
+        .await
+        .expect("idle old tunnel closed")
+        .expect("join");
+    eventually("no tunnel up", || connector.tunnels_up() == 0).await;
+
+    // The slot goes on dialing (with backoff) until the gateway takes it again.
+    gw.refuse.store(false, Ordering::SeqCst);
+    next_tunnel(&mut gw).await;
+    assert!(connector.wait_tunnels(1, LIMIT).await);
+    connector.kill();
+}
+
+#[tokio::test]
+async fn shutdown_sends_goaway_on_every_tunnel_and_waits_for_in_flight_requests() {
+    let mut gw = fake_gateway("drain").await;
+    let origin = spawn_origin().await;
+    let cfg = ConnectorConfig {
+        drain_timeout_ms: 10_000,
+        ..config(&gw, "good")
+    };
+    let connector = run_connector(cfg).await.expect("start");
+    let busy = next_tunnel(&mut gw).await;
+    let idle = next_tunnel(&mut gw).await;
+    assert!(connector.wait_tunnels(2, LIMIT).await);
+    let slow = tokio::spawn(get(busy.send.clone(), origin.url("/gated"), None));
+    eventually("the origin holds the slow request", || {
+        origin.paths() == ["/gated"]
+    })
+    .await;
+
+    let agent = Arc::clone(&connector.agent);
+    let stopping = tokio::spawn(connector.shutdown());
+    let mut seen = Vec::new();
+    for n in [busy.n, idle.n] {
+        if !seen.contains(&Seen::GoAway(n)) {
+            seen.extend(seen_until(&mut gw, Seen::GoAway(n)).await);
+        }
+    }
+    eventually("draining tunnels not counted", || {
+        *agent.tunnels.borrow() == 0
+    })
+    .await;
+    tokio::time::timeout(LIMIT, idle.closed)
+        .await
+        .expect("idle tunnel closed at once")
+        .expect("join");
+    assert!(
+        !stopping.is_finished(),
+        "shutdown did not wait for the request"
+    );
+    assert_eq!(agent.forwarder.in_flight(), 1);
+
+    origin.release();
+    let (status, _, body) = tokio::time::timeout(LIMIT, slow)
+        .await
+        .expect("slow request in time")
+        .expect("join")
+        .expect("slow request completed");
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body, b"gated done");
+    tokio::time::timeout(LIMIT, stopping)
+        .await
+        .expect("shutdown in time")
+        .expect("join");
+    tokio::time::timeout(LIMIT, busy.closed)
+        .await
+        .expect("busy tunnel closed")
+        .expect("join");
+    assert!(gw.tunnels.try_recv().is_err(), "re-dialed during shutdown");
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_streams_after_the_drain_timeout() {
+    let mut gw = fake_gateway("timeout").await;
+    let origin = spawn_origin().await;
+    let cfg = ConnectorConfig {
+        tunnels_per_gateway: 1,
+        drain_timeout_ms: 300,
+        ..config(&gw, "good")
+    };
+    let connector = run_connector(cfg).await.expect("start");
+    let tunnel = next_tunnel(&mut gw).await;
+    let stuck = tokio::spawn(get(tunnel.send.clone(), origin.url("/gated"), None));
+    eventually("the origin holds the request", || {
+        origin.paths() == ["/gated"]
+    })
+    .await;
+
+    let started = Instant::now();
+    tokio::time::timeout(LIMIT, connector.shutdown())
+        .await
+        .expect("shutdown in time");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let ended = tokio::time::timeout(LIMIT, stuck)
+        .await
+        .expect("request ended in time")
+        .expect("join");
+    assert!(ended.is_err(), "the stuck request was answered: {ended:?}");
+    tokio::time::timeout(LIMIT, tunnel.closed)
+        .await
+        .expect("tunnel closed")
+        .expect("join");
 }
 
 #[tokio::test]

@@ -1,25 +1,28 @@
 //! One request over a tunnel: pick a connector, open an HTTP/2 stream, stream the body up
-//! while waiting for the answer, stream the answer down. Retries on another connector when
-//! the stream was never processed or, for bodiless idempotent requests, when the tunnel died
-//! before the response started.
+//! while waiting for the answer, stream the answer down.
+//!
+//! Retries go to another connector, within `resilience.max_attempts` and the retry budget:
+//! always when the stream never left the gateway; when the connector refused it unprocessed
+//! (REFUSED_STREAM, GOAWAY) or could not reach the origin, if the request can be replayed
+//! (no body, or a small body read in full first); when the tunnel broke after sending, only
+//! for replayable idempotent methods. A request whose response has started is never retried.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::future::poll_fn;
 use h2::{RecvStream, SendStream};
 use http::{Method, Response};
 use pingora::protocols::http::ServerSession;
 
-use crate::balance;
+use crate::balance::{self, health::now_ms, Ask};
 use crate::edge::headers::{self, Outbound};
 use crate::edge::rescue::ForwardError;
+use crate::gateway::state::GatewayState;
+use crate::metrics::AppMetrics;
 use crate::routing::Route;
-use crate::tunnel::registry::{InFlight, LiveView};
-
-/// At most this many attempts per request (the first plus retries).
-const MAX_ATTEMPTS: usize = 3;
+use crate::tunnel::registry::{InFlight, LiveConnector, LiveView};
 
 /// What the access log and metrics need to know about a served request.
 #[derive(Default)]
@@ -28,28 +31,33 @@ pub struct Served {
     pub group: Option<Arc<str>>,
     pub connector: Option<Arc<str>>,
     pub retries: u32,
+    /// A `Set-Cookie` value to add to the response (affinity cookie).
+    pub set_cookie: Option<String>,
 }
 
 /// Why an attempt failed, and whether another connector may be tried.
 enum AttemptError {
     /// The stream never left the gateway: always safe to retry.
-    NotSent(String),
-    /// The connector refused the stream without processing it: safe to retry when no body
-    /// byte was consumed from the client.
-    Refused(String),
-    /// The tunnel failed after the stream was sent: safe only for idempotent bodiless requests.
-    Broken(String),
+    NotSent(ForwardError),
+    /// The connector did not process the stream (refused, GOAWAY, origin unreachable from
+    /// it): safe to retry when the request can be replayed.
+    Refused(ForwardError),
+    /// The tunnel failed after the stream was sent: safe only for replayable idempotent
+    /// requests.
+    Broken(ForwardError),
     /// Final.
     Fatal(ForwardError),
 }
 
 fn classify(e: h2::Error, sent: bool) -> AttemptError {
+    let err = ForwardError::Tunnel(e.to_string());
     if !sent {
-        AttemptError::NotSent(e.to_string())
-    } else if e.reason() == Some(h2::Reason::REFUSED_STREAM) {
-        AttemptError::Refused(e.to_string())
+        AttemptError::NotSent(err)
+    } else if e.reason() == Some(h2::Reason::REFUSED_STREAM) || (e.is_go_away() && e.is_remote()) {
+        // RFC 9113 §6.8: streams above a GOAWAY's last stream id were not processed.
+        AttemptError::Refused(err)
     } else {
-        AttemptError::Broken(e.to_string())
+        AttemptError::Broken(err)
     }
 }
 
@@ -60,14 +68,57 @@ fn idempotent(m: &Method) -> bool {
     )
 }
 
+/// The request body as the attempts see it.
+enum Body {
+    /// No body (or an upgrade, whose bytes start after the 101).
+    None,
+    /// Read in full up front: replayable.
+    Buffered(Bytes),
+    /// Streamed from the client as it arrives: not replayable once started.
+    Streamed,
+}
+
+/// Reads a small body with a known length in full, so the request can be replayed.
+async fn buffer_body(
+    session: &mut ServerSession,
+    limit: usize,
+) -> Result<Option<Bytes>, ForwardError> {
+    let declared = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let Some(len) = declared.filter(|l| *l <= limit) else {
+        return Ok(None);
+    };
+    let mut buf = BytesMut::with_capacity(len);
+    while let Some(chunk) = session
+        .read_request_body()
+        .await
+        .map_err(|_| ForwardError::ClientGone)?
+    {
+        buf.extend_from_slice(&chunk);
+        if buf.len() > len {
+            return Err(ForwardError::BadRequest(
+                "body longer than its Content-Length",
+            ));
+        }
+    }
+    Ok(Some(buf.freeze()))
+}
+
 /// Serves one routed request; writes the answer (or returns the error to answer with).
 pub async fn forward(
+    state: &GatewayState,
     session: &mut ServerSession,
     view: &LiveView,
     route: &Route,
+    app: &AppMetrics,
     external_authority: &str,
     served: &mut Served,
 ) -> Result<(), ForwardError> {
+    let policy = state.resilience;
     let req_header = session.req_header();
     let upgrade = headers::upgrade_protocol(req_header).map(str::to_owned);
     let out = Outbound {
@@ -81,52 +132,75 @@ pub async fn forward(
     };
     let request = headers::upstream_request(req_header, &out)?;
     let method = req_header.method.clone();
-    // An upgrade request's "body" is the upgraded byte stream, which starts after the 101.
-    let bodiless = upgrade.is_some() || session.is_body_empty();
-    let replayable = bodiless;
+    let affinity = crate::edge::affinity::key(route, req_header, served);
+
+    let body = if upgrade.is_some() || session.is_body_empty() {
+        Body::None
+    } else if policy.retry_buffer_bytes > 0 {
+        match buffer_body(session, policy.retry_buffer_bytes).await? {
+            Some(b) => Body::Buffered(b),
+            None => Body::Streamed,
+        }
+    } else {
+        Body::Streamed
+    };
+    let replayable = !matches!(body, Body::Streamed);
+    state.retry_budget.on_request();
 
     let mut tried: Vec<Arc<str>> = Vec::new();
-    let mut last_failure = String::new();
-    for attempt in 0..MAX_ATTEMPTS {
-        let Some(pick) = balance::pick(view, &route.groups, &tried) else {
+    let mut last_failure = ForwardError::Tunnel("no attempt made".into());
+    for attempt in 0..policy.max_attempts {
+        if attempt > 0 {
+            if !state.retry_budget.try_retry() {
+                state.metrics.retry_budget_exhausted.inc();
+                tracing::debug!(app = %route.app, "retry budget spent");
+                break;
+            }
+            served.retries = attempt as u32;
+        }
+        let ask = Ask::for_route(route, affinity, &tried, now_ms());
+        let Some(pick) = balance::pick(view, &ask) else {
             if attempt == 0 {
                 return Err(ForwardError::NoLiveConnector(route.app.to_string()));
             }
-            return Err(ForwardError::Tunnel(last_failure));
+            break;
         };
         let conn = pick.connector.clone();
+        app.note_chain_position(&route.app, &pick.group, pick.chain_index);
         tried.push(conn.id.clone());
         served.group = Some(pick.group.clone());
         served.connector = Some(conn.id.clone());
-        served.retries = attempt as u32;
         let guard = conn.begin();
-        let result = attempt_once(
-            session,
-            &conn,
-            request_clone(&request),
-            bodiless,
-            upgrade.is_some(),
+        let exchange = Exchange {
+            state,
+            conn: &conn,
+            body: &body,
+            is_upgrade: upgrade.is_some(),
             route,
             external_authority,
-            served,
-            guard,
-        )
-        .await;
-        match result {
-            Ok(()) => return Ok(()),
+        };
+        let result = exchange
+            .attempt(session, request_clone(&request), served, guard)
+            .await;
+        let why = match result {
+            Ok(()) => {
+                conn.health.record_success();
+                return Ok(());
+            }
             Err(AttemptError::Fatal(e)) => return Err(e),
-            Err(AttemptError::NotSent(why)) => last_failure = why,
-            Err(AttemptError::Refused(why)) if replayable => last_failure = why,
-            Err(AttemptError::Broken(why)) if replayable && idempotent(&method) => {
-                last_failure = why;
-            }
+            Err(AttemptError::NotSent(why)) => why,
+            Err(AttemptError::Refused(why)) if replayable => why,
+            Err(AttemptError::Broken(why)) if replayable && idempotent(&method) => why,
             Err(AttemptError::Refused(why)) | Err(AttemptError::Broken(why)) => {
-                return Err(ForwardError::Tunnel(why));
+                conn.record_failure(&policy);
+                return Err(why);
             }
-        }
-        tracing::debug!(connector = %conn.id, reason = %last_failure, "retrying on another connector");
+        };
+        conn.record_failure(&policy);
+        tracing::debug!(connector = %conn.id, reason = %why, "retrying on another connector");
+        last_failure = why;
     }
-    Err(ForwardError::Tunnel(last_failure))
+    Err(last_failure)
 }
 
 fn request_clone(r: &http::Request<()>) -> http::Request<()> {
@@ -146,113 +220,198 @@ fn request_clone(r: &http::Request<()>) -> http::Request<()> {
     req
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn attempt_once(
-    session: &mut ServerSession,
-    conn: &Arc<crate::tunnel::registry::LiveConnector>,
-    request: http::Request<()>,
-    bodiless: bool,
+/// One attempt's fixed inputs.
+struct Exchange<'a> {
+    state: &'a GatewayState,
+    conn: &'a Arc<LiveConnector>,
+    body: &'a Body,
     is_upgrade: bool,
-    route: &Route,
-    external_authority: &str,
-    served: &mut Served,
-    _guard: InFlight,
-) -> Result<(), AttemptError> {
-    let tunnel = conn
-        .pick_tunnel()
-        .ok_or_else(|| AttemptError::NotSent("connector has no open tunnel".into()))?;
-    let send = tunnel.send.clone();
-    let mut send = match tokio::time::timeout(Duration::from_secs(5), send.ready()).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return Err(classify(e, false)),
-        Err(_) => return Err(AttemptError::NotSent("tunnel not ready in 5 s".into())),
-    };
-    let end_of_stream = bodiless && !is_upgrade;
-    let (response, body_tx) = send
-        .send_request(request, end_of_stream)
-        .map_err(|e| classify(e, false))?;
+    route: &'a Route,
+    external_authority: &'a str,
+}
 
-    let deadline = tokio::time::sleep(route.backend_timeout);
-    tokio::pin!(deadline);
-    let mut upload = Upload::new(body_tx, end_of_stream || is_upgrade);
-    tokio::pin!(response);
-
-    // Phase 1: send the body while waiting for the response headers.
-    let resp: Response<RecvStream> = loop {
-        tokio::select! {
-            r = &mut response => break r.map_err(|e| classify(e, true))?,
-            _ = &mut deadline => {
-                upload.reset();
-                return Err(AttemptError::Fatal(ForwardError::Timeout));
+impl Exchange<'_> {
+    async fn attempt(
+        &self,
+        session: &mut ServerSession,
+        request: http::Request<()>,
+        served: &mut Served,
+        _guard: InFlight,
+    ) -> Result<(), AttemptError> {
+        let (route, external_authority) = (self.route, self.external_authority);
+        let tunnel = self.conn.pick_tunnel().ok_or_else(|| {
+            AttemptError::NotSent(ForwardError::Tunnel("connector has no open tunnel".into()))
+        })?;
+        let unusable = |e: h2::Error| {
+            // GOAWAY received or connection failed: stop picking this tunnel at once.
+            self.state
+                .registry
+                .tunnel_unusable(&tunnel, &self.state.table().table);
+            classify(e, false)
+        };
+        let send = tunnel.send.clone();
+        let mut send = match tokio::time::timeout(Duration::from_secs(5), send.ready()).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => return Err(unusable(e)),
+            Err(_) => {
+                return Err(AttemptError::NotSent(ForwardError::Tunnel(
+                    "tunnel not ready in 5 s".into(),
+                )))
             }
-            r = upload.step(session), if !upload.done => {
-                r.map_err(AttemptError::Fatal)?;
+        };
+        let end_of_stream = matches!(self.body, Body::None) && !self.is_upgrade;
+        let (response, mut body_tx) = send
+            .send_request(request, end_of_stream)
+            .map_err(unusable)?;
+
+        let deadline = tokio::time::sleep(route.backend_timeout);
+        tokio::pin!(deadline);
+        if let Body::Buffered(data) = self.body {
+            // Small by construction (retry_buffer_bytes): h2 queues what the window cannot
+            // take yet.
+            body_tx.reserve_capacity(data.len());
+            if let Err(e) = body_tx.send_data(data.clone(), true) {
+                return Err(classify(e, true));
             }
         }
-    };
+        let upload_done = !matches!(self.body, Body::Streamed) || self.is_upgrade;
+        let mut upload = Upload::new(body_tx, upload_done);
+        tokio::pin!(response);
 
-    if let Some(err) = headers::connector_error(&resp) {
-        upload.reset();
-        return Err(AttemptError::Fatal(err));
+        // Phase 1: send the body while waiting for the response headers.
+        let resp: Response<RecvStream> = loop {
+            tokio::select! {
+                r = &mut response => break r.map_err(|e| classify(e, true))?,
+                _ = &mut deadline => {
+                    upload.reset();
+                    return Err(AttemptError::Fatal(ForwardError::Timeout));
+                }
+                r = upload.step(session), if !upload.done => {
+                    r.map_err(AttemptError::Fatal)?;
+                }
+            }
+        };
+
+        if let Some(err) = headers::connector_error(&resp) {
+            upload.reset();
+            return Err(match err {
+                // The origin never got the request: another connector may reach it.
+                ForwardError::OriginUnreachable => AttemptError::Refused(err),
+                other => AttemptError::Fatal(other),
+            });
+        }
+
+        if self.is_upgrade {
+            return crate::edge::upgrade::relay(
+                session,
+                resp,
+                upload.into_stream(),
+                route,
+                external_authority,
+                served,
+            )
+            .await
+            .map_err(AttemptError::Fatal);
+        }
+
+        let is_h1 = !session.is_http2();
+        let is_head = session.req_header().method == Method::HEAD;
+        let mut header =
+            headers::downstream_response(&resp, route, external_authority, None, is_h1 && !is_head)
+                .map_err(AttemptError::Fatal)?;
+        if let Some(cookie) = &served.set_cookie {
+            let _ = header.append_header(http::header::SET_COOKIE, cookie.as_str());
+        }
+        let small = is_head
+            || resp.body().is_end_stream()
+            || resp
+                .headers()
+                .get(http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<usize>().ok())
+                .is_some_and(|n| n <= SMALL_RESPONSE);
+        let mut body = resp.into_body();
+        // A small answer is read whole before anything reaches the client, so a tunnel that
+        // dies in between leaves the request retryable instead of cut.
+        let prefetched = if small && upload.done {
+            Some(prefetch(&mut body, &mut deadline).await?)
+        } else {
+            None
+        };
+        served.status = header.status.as_u16();
+        session
+            .write_response_header(Box::new(header))
+            .await
+            .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+        if let Some(data) = prefetched.filter(|d| !d.is_empty()) {
+            session
+                .write_response_body(data, false)
+                .await
+                .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+        }
+
+        // Phase 2: stream the response down, and the rest of the body up if any.
+        loop {
+            tokio::select! {
+                chunk = body.data() => match chunk {
+                    Some(Ok(data)) => {
+                        let n = data.len();
+                        session.write_response_body(data, false).await
+                            .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+                        let _ = body.flow_control().release_capacity(n);
+                    }
+                    Some(Err(e)) => {
+                        return Err(AttemptError::Fatal(ForwardError::MidStream(e.to_string())));
+                    }
+                    None => break,
+                },
+                r = upload.step(session), if !upload.done => {
+                    // The origin answered before the whole body arrived; keep sending it
+                    // unless the client stops, which only ends the upload.
+                    if r.is_err() { upload.done = true; }
+                }
+            }
+        }
+        if let Ok(Some(trailers)) = body.trailers().await {
+            if !is_h1 {
+                let _ = session.write_response_trailers(trailers).await;
+            }
+        }
+        session
+            .write_response_body(Bytes::new(), true)
+            .await
+            .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+        Ok(())
     }
+}
 
-    if is_upgrade {
-        return crate::edge::upgrade::relay(
-            session,
-            resp,
-            upload.into_stream(),
-            route,
-            external_authority,
-            served,
-        )
-        .await
-        .map_err(AttemptError::Fatal);
-    }
+/// Responses up to this size are read whole before the client sees them.
+const SMALL_RESPONSE: usize = 64 * 1024;
 
-    let is_h1 = !session.is_http2();
-    let is_head = session.req_header().method == Method::HEAD;
-    let header =
-        headers::downstream_response(&resp, route, external_authority, None, is_h1 && !is_head)
-            .map_err(AttemptError::Fatal)?;
-    served.status = header.status.as_u16();
-    session
-        .write_response_header(Box::new(header))
-        .await
-        .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
-
-    // Phase 2: stream the response down, and the rest of the body up if any.
-    let mut body = resp.into_body();
+/// Reads a small response body completely (bounded by the app's timeout).
+async fn prefetch(
+    body: &mut RecvStream,
+    deadline: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+) -> Result<Bytes, AttemptError> {
+    let mut buf = BytesMut::new();
     loop {
         tokio::select! {
             chunk = body.data() => match chunk {
                 Some(Ok(data)) => {
                     let n = data.len();
-                    session.write_response_body(data, false).await
-                        .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+                    buf.extend_from_slice(&data);
                     let _ = body.flow_control().release_capacity(n);
+                    if buf.len() > SMALL_RESPONSE {
+                        // Longer than announced: hand it over as streamed from here on.
+                        return Ok(buf.freeze());
+                    }
                 }
-                Some(Err(e)) => {
-                    return Err(AttemptError::Fatal(ForwardError::MidStream(e.to_string())));
-                }
-                None => break,
+                Some(Err(e)) => return Err(classify(e, true)),
+                None => return Ok(buf.freeze()),
             },
-            r = upload.step(session), if !upload.done => {
-                // The origin answered before the whole body arrived; keep sending it unless
-                // the client stops, which only ends the upload.
-                if r.is_err() { upload.done = true; }
-            }
+            _ = deadline.as_mut() => return Err(AttemptError::Fatal(ForwardError::Timeout)),
         }
     }
-    if let Ok(Some(trailers)) = body.trailers().await {
-        if !is_h1 {
-            let _ = session.write_response_trailers(trailers).await;
-        }
-    }
-    session
-        .write_response_body(Bytes::new(), true)
-        .await
-        .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
-    Ok(())
 }
 
 /// The request body on its way up: one chunk at a time, sent as flow control allows.

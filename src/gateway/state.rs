@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use crate::config::gateway::{GatewayConfig, LimitsConfig};
+use crate::config::gateway::{GatewayConfig, LimitsConfig, ResilienceConfig};
 use crate::metrics::{AppMetrics, Metrics};
 use crate::routing::RoutingTable;
 use crate::tls::{CertStore, LoadedCert};
@@ -38,6 +38,8 @@ pub struct GatewayState {
     pub metrics: Arc<Metrics>,
     pub certs: Arc<ArcSwap<CertStore>>,
     pub limits: LimitsConfig,
+    pub resilience: ResilienceConfig,
+    pub retry_budget: crate::balance::budget::RetryBudget,
     pub access_log: bool,
     pub ping_interval: Duration,
     pub ping_timeout: Duration,
@@ -100,6 +102,11 @@ impl GatewayState {
             snapshot: ArcSwap::from_pointee(snapshot),
             certs: Arc::new(ArcSwap::from_pointee(staged.certs)),
             limits: cfg.limits,
+            resilience: cfg.resilience,
+            retry_budget: crate::balance::budget::RetryBudget::new(
+                cfg.resilience.retry_budget_ratio,
+                cfg.resilience.retry_budget_min_per_sec,
+            ),
             access_log: cfg.runtime.access_log,
             ping_interval: cfg.ping_interval(),
             ping_timeout: cfg.ping_timeout(),

@@ -37,6 +37,8 @@ pub(super) fn app(name: &str, host: &str, prefix: Option<&str>) -> AppSpec {
         preserve_host: false,
         backend_timeout_secs: None,
         origin_tls_verify: true,
+        min_live_connectors: None,
+        affinity: None,
     }
 }
 

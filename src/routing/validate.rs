@@ -156,8 +156,29 @@ pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
         let timeout = backend_timeout(app.backend_timeout_secs)
             .map_err(|message| errors.push(CatalogError::new(at("backend_timeout_secs"), message)));
 
-        if let (Ok(host), Ok(path_prefix), Ok(internal), Some(groups), Ok(backend_timeout)) =
-            (host, prefix, internal, chain, timeout)
+        let affinity = affinity(app.affinity.as_ref())
+            .map_err(|message| errors.push(CatalogError::new(at("affinity"), message)));
+        let min_live = match app.min_live_connectors {
+            None => Ok(1),
+            Some(0) => {
+                errors.push(CatalogError::new(
+                    at("min_live_connectors"),
+                    "must be at least 1".to_string(),
+                ));
+                Err(())
+            }
+            Some(n) => Ok(n as usize),
+        };
+
+        if let (
+            Ok(host),
+            Ok(path_prefix),
+            Ok(internal),
+            Some(groups),
+            Ok(backend_timeout),
+            Ok(affinity),
+            Ok(min_live),
+        ) = (host, prefix, internal, chain, timeout, affinity, min_live)
         {
             routes.push(Arc::new(Route {
                 app: Arc::from(app.name.as_str()),
@@ -168,6 +189,8 @@ pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
                 preserve_host: app.preserve_host,
                 backend_timeout,
                 origin_tls_verify: app.origin_tls_verify,
+                min_live,
+                affinity,
             }));
         }
     }
@@ -313,4 +336,30 @@ fn backend_timeout(secs: Option<f64>) -> Result<Duration, String> {
     // No ceiling: values beyond what a Duration holds mean "wait forever".
     let duration = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
     Ok(duration.max(Duration::from_nanos(1)))
+}
+
+/// Checks an affinity spec: exactly one source, with a valid cookie or header name.
+fn affinity(
+    spec: Option<&crate::catalog::AffinitySpec>,
+) -> Result<Option<super::Affinity>, String> {
+    let Some(spec) = spec else {
+        return Ok(None);
+    };
+    match (&spec.cookie, &spec.header) {
+        (Some(cookie), None) => {
+            let token = !cookie.is_empty()
+                && cookie
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+            if token {
+                Ok(Some(super::Affinity::Cookie(cookie.clone())))
+            } else {
+                Err(format!("cookie name {cookie:?} is not a valid cookie name"))
+            }
+        }
+        (None, Some(header)) => http::HeaderName::from_bytes(header.as_bytes())
+            .map(|h| Some(super::Affinity::Header(h)))
+            .map_err(|_| format!("header name {header:?} is not a valid header name")),
+        _ => Err("set exactly one of `cookie` and `header`".to_string()),
+    }
 }

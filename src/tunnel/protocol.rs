@@ -28,6 +28,14 @@ pub const INSECURE_HEADER: &str = "switchyard-origin-insecure";
 pub const ERROR_HEADER: &str = "switchyard-error";
 /// Header on a 200 answer to an extended CONNECT: the origin's status (always 101).
 pub const UPGRADED_HEADER: &str = "switchyard-upgraded";
+/// Header marking a control request from the gateway: the connector handles it itself and
+/// never forwards it to an origin. On `switchyard-control: reconnect` (sent when a gateway
+/// restarts or upgrades) the connector answers `200` at once (empty body, end of stream),
+/// then dials a replacement tunnel for that slot right away (no backoff; the usual
+/// Hello/Welcome) and, once the replacement is authenticated (or after 5 s if it fails),
+/// sends GOAWAY on the old tunnel: its in-flight streams finish, no new ones start, and the
+/// connection then closes normally.
+pub const CONTROL_HEADER: &str = "switchyard-control";
 
 /// Values of [`ERROR_HEADER`].
 pub mod error_code {

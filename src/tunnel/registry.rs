@@ -65,6 +65,11 @@ impl Tunnel {
 /// A connector with at least one tunnel, as the request path sees it.
 pub struct LiveConnector {
     pub id: Arc<str>,
+    /// Hash of the id, for affinity (rendezvous hashing).
+    pub id_hash: u64,
+    /// Passive health (ejection).
+    pub health: crate::balance::health::Health,
+    ejections: prometheus::IntCounter,
     tunnels: ArcSwap<Vec<Arc<Tunnel>>>,
     in_flight: AtomicUsize,
     next_tunnel: AtomicUsize,
@@ -73,8 +78,11 @@ pub struct LiveConnector {
 }
 
 impl LiveConnector {
-    fn new(id: Arc<str>, gauge: IntGauge) -> LiveConnector {
+    fn new(id: Arc<str>, gauge: IntGauge, ejections: prometheus::IntCounter) -> LiveConnector {
         LiveConnector {
+            id_hash: crate::balance::hash_bytes(id.as_bytes()),
+            health: Default::default(),
+            ejections,
             id,
             tunnels: ArcSwap::from_pointee(Vec::new()),
             in_flight: AtomicUsize::new(0),
@@ -88,7 +96,17 @@ impl LiveConnector {
     #[cfg(test)]
     pub(crate) fn detached(id: &str) -> Arc<LiveConnector> {
         let gauge = IntGauge::new("test_in_flight", "test").expect("gauge");
-        Arc::new(LiveConnector::new(Arc::from(id), gauge))
+        let ejections = prometheus::IntCounter::new("test_ejections", "test").expect("counter");
+        Arc::new(LiveConnector::new(Arc::from(id), gauge, ejections))
+    }
+
+    /// Counts a failure attributable to this connector; ejects it after too many.
+    pub fn record_failure(&self, policy: &crate::config::gateway::ResilienceConfig) {
+        let now = crate::balance::health::now_ms();
+        if let Some(period) = self.health.record_failure(policy, now) {
+            self.ejections.inc();
+            tracing::warn!(connector = %self.id, period_ms = period, "connector ejected after consecutive failures");
+        }
     }
 
     /// Requests in flight on this connector.
@@ -211,7 +229,15 @@ impl Registry {
                     .metrics
                     .connector_in_flight
                     .with_label_values(&[&tunnel.connector]);
-                Arc::new(LiveConnector::new(tunnel.connector.clone(), gauge))
+                let ejections = self
+                    .metrics
+                    .ejections
+                    .with_label_values(&[&tunnel.connector]);
+                Arc::new(LiveConnector::new(
+                    tunnel.connector.clone(),
+                    gauge,
+                    ejections,
+                ))
             })
             .clone();
         let mut list: Vec<Arc<Tunnel>> = conn
@@ -224,6 +250,16 @@ impl Registry {
         list.push(tunnel);
         conn.tunnels.store(Arc::new(list));
         self.metrics.tunnels.inc();
+        self.publish(&map, table);
+    }
+
+    /// A tunnel that refused new streams (GOAWAY) or failed: stop picking it at once.
+    pub fn tunnel_unusable(&self, tunnel: &Tunnel, table: &RoutingTable) {
+        if tunnel.is_closed() {
+            return;
+        }
+        tunnel.mark_closed();
+        let map = self.lock();
         self.publish(&map, table);
     }
 

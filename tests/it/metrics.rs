@@ -69,7 +69,8 @@ async fn metrics_count_requests_connectors_and_pass_promtool() {
         Some(1.0),
         "{m}"
     );
-    assert_eq!(v("switchyard_tunnels"), Some(1.0), "{m}");
+    // Two tunnels (the connector default), one live connector.
+    assert_eq!(v("switchyard_tunnels"), Some(2.0), "{m}");
     assert_eq!(
         v("switchyard_connector_in_flight{connector=\"c1\"}"),
         Some(0.0),

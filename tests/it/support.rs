@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod load;
 pub mod origin;
+pub mod procs;
 pub mod world;
 
 use std::time::{Duration, Instant};

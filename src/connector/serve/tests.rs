@@ -18,13 +18,21 @@ use origin::{spawn_origin, spawn_tls_origin, SLOW_BODIES_DROPPED};
 use super::*;
 use crate::connector::allow::AllowList;
 use crate::connector::origin::Origins;
-use crate::tunnel::protocol::{ERROR_HEADER, UPGRADED_HEADER};
+use crate::tunnel::protocol::{CONTROL_HEADER, ERROR_HEADER, UPGRADED_HEADER};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
 /// The connector's h2 server on one end of a pipe; the h2 client (the gateway's role) on the
 /// other. Keep the returned sender: dropping it does not stop the server.
 async fn tunnel(allow: &[&str]) -> (SendRequest<Bytes>, Arc<Forwarder>, watch::Sender<bool>) {
+    tunnel_with(allow, || {}).await
+}
+
+/// [`tunnel`], calling `on_reconnect` for each reconnect request.
+async fn tunnel_with(
+    allow: &[&str],
+    on_reconnect: impl Fn() + Send + 'static,
+) -> (SendRequest<Bytes>, Arc<Forwarder>, watch::Sender<bool>) {
     let allow: Vec<String> = allow.iter().map(|a| a.to_string()).collect();
     let allow = AllowList::parse(&allow).expect("allow-list");
     let origins = Origins::new(allow, None, Duration::from_secs(2)).expect("origins");
@@ -34,7 +42,7 @@ async fn tunnel(allow: &[&str]) -> (SendRequest<Bytes>, Arc<Forwarder>, watch::S
     let server_fwd = Arc::clone(&fwd);
     tokio::spawn(async move {
         let conn = handshake(connector_io).await.expect("h2 server handshake");
-        let _ = serve(conn, server_fwd, stop_rx, None).await;
+        let _ = serve(conn, server_fwd, stop_rx, on_reconnect, None).await;
     });
     let (send, conn) = h2::client::handshake(gateway_io)
         .await
@@ -317,4 +325,54 @@ async fn gateway_reset_stops_the_stream_and_drops_the_origin_request() {
     tokio::time::timeout(LIMIT, run)
         .await
         .expect("stream not abandoned in time");
+}
+
+#[tokio::test]
+async fn control_requests_are_answered_by_the_connector_and_never_forwarded() {
+    let (origin, accepted) = spawn_origin().await;
+    let reconnects = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&reconnects);
+    let on_reconnect = move || {
+        counter.fetch_add(1, Ordering::SeqCst);
+    };
+    let (mut send, fwd, _stop) = tunnel_with(&["127.0.0.1"], on_reconnect).await;
+    let run = async {
+        // An allowed destination: had the request been forwarded, the origin would see it.
+        let uri = format!("http://{origin}/hello");
+        let req = Request::get(&uri)
+            .header(CONTROL_HEADER, "reconnect")
+            .body(())
+            .expect("request");
+        let (resp, _) = send.send_request(req, true).expect("send");
+        let resp = resp.await.expect("head");
+        assert!(resp.body().is_end_stream(), "a body after the answer");
+        let (status, _, body) = read_all(resp).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(body.is_empty());
+        assert_eq!(reconnects.load(Ordering::SeqCst), 1);
+
+        let req = Request::get(&uri)
+            .header(CONTROL_HEADER, "explode")
+            .body(())
+            .expect("request");
+        let (resp, _) = send.send_request(req, true).expect("send");
+        let (status, headers, _) = read_all(resp.await.expect("head")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(headers[ERROR_HEADER], error_code::BAD_REQUEST);
+        assert_eq!(reconnects.load(Ordering::SeqCst), 1);
+
+        // The tunnel itself goes on serving.
+        let (status, _, body) = get(&mut send, &uri).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(body, b"hello from origin");
+    };
+    tokio::time::timeout(LIMIT, run)
+        .await
+        .expect("test timed out");
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        1,
+        "a control request reached the origin"
+    );
+    assert_eq!(fwd.in_flight(), 0);
 }

@@ -93,6 +93,8 @@ pub fn app(name: &str, host: &str, prefix: Option<&str>, url: &str, groups: &[&s
         preserve_host: false,
         backend_timeout_secs: None,
         origin_tls_verify: true,
+        min_live_connectors: None,
+        affinity: None,
     }
 }
 
@@ -196,8 +198,9 @@ impl World {
         let h = switchyard::run_connector(cfg)
             .await
             .expect("connector starts");
+        let tunnels = cfg_tunnels(id);
         assert!(
-            h.wait_tunnels(1, Duration::from_secs(10)).await,
+            h.wait_tunnels(tunnels, Duration::from_secs(10)).await,
             "connector {id} connected"
         );
         self.connectors.insert(id.to_string(), h);
@@ -210,7 +213,7 @@ impl World {
                     .registry
                     .snapshot()
                     .iter()
-                    .any(|(c, t, _, _)| **c == *id_owned && *t > 0),
+                    .any(|(c, t, _, _)| **c == *id_owned && *t >= tunnels),
                 Duration::from_secs(5)
             )
             .await
@@ -280,6 +283,11 @@ impl World {
             .await
             .expect("metrics text")
     }
+}
+
+/// Tunnels a test connector keeps (the connector default).
+fn cfg_tunnels(id: &str) -> usize {
+    ConnectorConfig::new(id, vec!["127.0.0.1".into()]).tunnels_per_gateway
 }
 
 pub fn write_config(path: &std::path::Path, cfg: &GatewayConfig) {

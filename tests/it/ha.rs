@@ -1,0 +1,385 @@
+//! Fault tests on real processes: steady traffic from a real client while connectors are
+//! killed, frozen, drained and restarted, or the routing table is swapped; the counts of what
+//! the client and the origin saw are asserted.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use crate::support::load::{Load, LoadSpec, RecordingOrigin};
+use crate::support::origin;
+use crate::support::procs::Cluster;
+use crate::support::world;
+
+const HOST: &str = "o.example.test";
+/// Request loops per test: enough to keep every connector busy, few enough for 2 cores.
+const TASKS: usize = 4;
+
+/// Every test here must end within 30 s; a hang fails it (and drops its processes).
+async fn bounded<F: Future<Output = ()>>(test: F) {
+    tokio::time::timeout(Duration::from_secs(30), test)
+        .await
+        .expect("test finished within 30 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_one_of_three_connectors_loses_no_get() {
+    bounded(async {
+        let o = origin::spawn("o").await;
+        let mut c = Cluster::builder()
+            .group("east", &["e1", "e2", "e3"])
+            .app("o", HOST, &o.url(), &["east"])
+            .start()
+            .await;
+        let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let ok_before = load.ok();
+
+        c.kill_connector("e2").await;
+        let killed = Instant::now();
+        let left = c.wait_live("east", 2, Duration::from_secs(5)).await;
+        tokio::time::sleep(Duration::from_secs(3).saturating_sub(killed.elapsed())).await;
+        let report = load.stop().await;
+        eprintln!(
+            "sigkill: left the live set after {left:?}; {}",
+            report.summary()
+        );
+
+        assert!(left.is_some(), "e2 left switchyard_live_connectors");
+        assert_eq!(report.failed, 0, "{}", report.summary());
+        assert!(ok_before >= 20, "traffic before the kill: {ok_before}");
+        assert!(
+            report.ok >= ok_before + 20,
+            "traffic after the kill: {} more; {}",
+            report.ok - ok_before,
+            report.summary()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigstop_connector_leaves_live_set_within_bound() {
+    bounded(async {
+        let o = origin::spawn("o").await;
+        let mut c = Cluster::builder()
+            .group("east", &["e1", "e2", "e3"])
+            .app("o", HOST, &o.url(), &["east"])
+            .ping(500, 1000)
+            .start()
+            .await;
+        let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+
+        c.connector("e2").signal("-STOP");
+        let frozen = Instant::now();
+        // Poll every 50 ms; keep the largest in-flight count the gateway showed on e2.
+        let mut in_flight_on_frozen = 0.0f64;
+        let mut left = None;
+        while frozen.elapsed() < Duration::from_secs(6) {
+            let m = c.metrics_text().await;
+            if let Some(n) = world::metric(&m, "switchyard_connector_in_flight{connector=\"e2\"}") {
+                in_flight_on_frozen = in_flight_on_frozen.max(n);
+            }
+            let live = world::metric(&m, "switchyard_live_connectors{group=\"east\"}");
+            if live == Some(2.0) {
+                left = Some(frozen.elapsed());
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let ok_at_detection = load.ok();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        c.connector("e2").signal("-CONT");
+        let report = load.stop().await;
+        eprintln!(
+            "sigstop: left the live set after {left:?}; at most {in_flight_on_frozen} requests \
+             in flight on e2; {}",
+            report.summary()
+        );
+
+        let left = left.expect("e2 left the live set within 6 s");
+        assert!(
+            left < Duration::from_secs(3),
+            "frozen connector still live after {left:?} (ping 500 ms, timeout 1000 ms)"
+        );
+        assert!(
+            report.failed <= TASKS as u64,
+            "failed {} (at most {in_flight_on_frozen} were in flight on e2); {}",
+            report.failed,
+            report.summary()
+        );
+        assert!(
+            report.ok >= ok_at_detection + 20,
+            "traffic continued after e2 left; {}",
+            report.summary()
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn primary_group_down_moves_traffic_to_backup_and_back() {
+    bounded(async {
+        let o = origin::spawn("o").await;
+        let mut c = Cluster::builder()
+            .group("east", &["e1", "e2"])
+            .group("west", &["w1"])
+            .app("o", HOST, &o.url(), &["east", "west"])
+            .start()
+            .await;
+        let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
+        let mark = c.gateway.mark();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let primary = c.served_since(mark);
+
+        c.kill_connector("e1").await;
+        c.kill_connector("e2").await;
+        assert!(
+            c.wait_live("east", 0, Duration::from_secs(5))
+                .await
+                .is_some(),
+            "east emptied"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mark = c.gateway.mark();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let backup = c.served_since(mark);
+
+        c.restart_connector("e1").await;
+        assert!(
+            c.wait_live("east", 1, Duration::from_secs(10))
+                .await
+                .is_some(),
+            "e1 live again"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mark = c.gateway.mark();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let back = c.served_since(mark);
+        let report = load.stop().await;
+        eprintln!(
+            "failover: primary {primary:?}, backup {backup:?}, back {back:?}; {}",
+            report.summary()
+        );
+
+        let n = |m: &std::collections::BTreeMap<String, usize>, id: &str| {
+            m.get(id).copied().unwrap_or(0)
+        };
+        assert!(
+            n(&primary, "e1") + n(&primary, "e2") > 0 && n(&primary, "w1") == 0,
+            "east serves while it is live: {primary:?}"
+        );
+        assert!(
+            n(&backup, "w1") > 0 && n(&backup, "e1") + n(&backup, "e2") == 0,
+            "west serves while east is down: {backup:?}"
+        );
+        assert!(
+            n(&back, "e1") > 0 && n(&back, "w1") == 0,
+            "traffic returns to east: {back:?}"
+        );
+        assert_eq!(report.failed, 0, "{}", report.summary());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_of_a_group_loses_no_request() {
+    bounded(async {
+        let o = origin::spawn("o").await;
+        let mut c = Cluster::builder()
+            .group("east", &["e1", "e2", "e3"])
+            .app("o", HOST, &o.url(), &["east"])
+            .start()
+            .await;
+        let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let mut log = Vec::new();
+        for id in ["e1", "e2", "e3"] {
+            let t0 = Instant::now();
+            c.connector(id).signal("-TERM");
+            let status = c.connector(id).wait_exit(Duration::from_secs(8)).await;
+            let drained = t0.elapsed();
+            let timed_out = !c.connector(id).grep("drain timeout").is_empty();
+            assert!(
+                status.is_some_and(|s| s.success()),
+                "{id} drains and exits 0 on SIGTERM: {status:?} after {drained:?}"
+            );
+            assert!(!timed_out, "{id} hit its drain timeout");
+            assert!(
+                c.wait_live("east", 2, Duration::from_secs(5))
+                    .await
+                    .is_some(),
+                "{id} left the live set"
+            );
+            c.start_connector(id);
+            assert!(
+                c.wait_live("east", 3, Duration::from_secs(10))
+                    .await
+                    .is_some(),
+                "{id} is back"
+            );
+            log.push(format!(
+                "{id}: drained in {drained:?}, back after {:?}",
+                t0.elapsed()
+            ));
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        let report = load.stop().await;
+        eprintln!("rolling restart: {log:?}; {}", report.summary());
+        assert_eq!(report.failed, 0, "{}", report.summary());
+        assert!(report.ok >= 50, "{}", report.summary());
+    })
+    .await;
+}
+
+/// In process: a real SIGHUP round trip through the binary (signal, re-read, log line) runs
+/// at some 35 a second on 2 busy cores, so 1000 of them do not fit the test's 30 s; the
+/// swaps go through `GatewayHandle::apply`, the same all-or-nothing path a reload takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousand_routing_table_swaps_under_load_lose_nothing() {
+    bounded(async {
+        const SWAPS: u64 = 1000;
+        let o = origin::spawn("o").await;
+        let spec = world::Spec::default()
+            .group("east")
+            .connector("e1", "east")
+            .connector("e2", "east")
+            .app("o", HOST, &o.url(), &["east"]);
+        let mut w = world::World::start(spec);
+        w.connect("e1").await;
+        w.connect("e2").await;
+        let without_other = w.cfg.clone();
+        let mut with_other = w.cfg.clone();
+        with_other.apps.push(world::app(
+            "other",
+            "other.example.test",
+            None,
+            &o.url(),
+            &["east"],
+        ));
+        let m0 = w.metrics().await;
+        let v0 = world::metric(&m0, "switchyard_routing_table_version").expect("table version");
+        let swaps0 = world::metric(&m0, "switchyard_routing_table_swaps_total").unwrap_or(0.0);
+
+        let load = Load::start(w.h1(), LoadSpec::get(w.url(HOST, "/sleep/5"), TASKS));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let state = w.gw.state.clone();
+        // Off the runtime's workers: they carry the load.
+        let (versions, swapping) = tokio::task::spawn_blocking(move || {
+            let t0 = Instant::now();
+            let versions: Vec<u64> = (0..SWAPS)
+                .map(|i| {
+                    let cfg = if i % 2 == 0 {
+                        &with_other
+                    } else {
+                        &without_other
+                    };
+                    state.apply(cfg).expect("valid config applies")
+                })
+                .collect();
+            (versions, t0.elapsed())
+        })
+        .await
+        .expect("swapper");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let report = load.stop().await;
+        let m = w.metrics().await;
+        eprintln!(
+            "swaps: {SWAPS} in {swapping:?}, version {v0} -> {:?}; {}",
+            versions.last(),
+            report.summary()
+        );
+
+        assert_eq!(report.failed, 0, "{}", report.summary());
+        assert!(report.ok >= 50, "{}", report.summary());
+        let expected: Vec<u64> = (1..=SWAPS).map(|i| v0 as u64 + i).collect();
+        assert!(versions == expected, "each swap is one version up");
+        assert_eq!(
+            world::metric(&m, "switchyard_routing_table_version"),
+            Some(v0 + SWAPS as f64),
+            "{m}"
+        );
+        assert_eq!(
+            world::metric(&m, "switchyard_routing_table_swaps_total"),
+            Some(swaps0 + SWAPS as f64),
+            "{m}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_is_never_replayed_after_reaching_the_origin() {
+    bounded(async {
+        let o = RecordingOrigin::spawn(Duration::from_millis(100)).await;
+        let mut c = Cluster::builder()
+            .group("east", &["e1", "e2", "e3"])
+            .app("o", HOST, &o.url(), &["east"])
+            .start()
+            .await;
+        let load = Load::start(
+            c.h1(),
+            LoadSpec::post(c.url(HOST, "/submit"), TASKS, "payload"),
+        );
+        let mut kills = 0;
+        for id in ["e1", "e2", "e3", "e1"] {
+            tokio::time::sleep(Duration::from_millis(800)).await;
+            c.kill_connector(id).await;
+            kills += 1;
+            assert!(
+                c.wait_live("east", 2, Duration::from_secs(5))
+                    .await
+                    .is_some(),
+                "{id} left the live set"
+            );
+            c.restart_connector(id).await;
+            assert!(
+                c.wait_live("east", 3, Duration::from_secs(10))
+                    .await
+                    .is_some(),
+                "{id} is back"
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        let report = load.stop().await;
+        // Anything still travelling towards the origin has arrived by now.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let seen = o.seen();
+        let twice: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+        let ok_unseen: Vec<_> = report
+            .ok_ids
+            .iter()
+            .filter(|id| !seen.contains_key(*id))
+            .collect();
+        let failed_but_seen = report
+            .failed_ids
+            .iter()
+            .filter(|id| seen.contains_key(*id))
+            .count();
+        eprintln!(
+            "post: {kills} kills; origin got {} requests ({} distinct); {failed_but_seen} of \
+             the failed ones had reached it; {}",
+            o.requests(),
+            seen.len(),
+            report.summary()
+        );
+
+        assert!(twice.is_empty(), "replayed to the origin: {twice:?}");
+        assert!(
+            ok_unseen.is_empty(),
+            "answered 2xx but never reached the origin: {ok_unseen:?}"
+        );
+        assert!(
+            !seen.contains_key("-"),
+            "a request without its id reached the origin"
+        );
+        assert!(
+            o.requests() as u64 <= report.sent,
+            "origin saw {} requests, client sent {}",
+            o.requests(),
+            report.sent
+        );
+        assert!(report.ok >= 50, "{}", report.summary());
+    })
+    .await;
+}
