@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{ListenerConfig, TcpSocketOptions};
 use pingora::server::configuration::{Opt, ServerConf};
-use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 use tokio::net::TcpListener;
 
@@ -242,15 +242,15 @@ pub fn run_gateway(
         .map_err(|e| GatewayError::Start(e.to_string()))?;
 
     let state = GatewayState::new(&cfg, staged, opts.config_path.clone());
-    {
+    let tunnel_acceptor = {
         let state = state.clone();
         control.spawn(async move {
             match TcpListener::from_std(tunnel_listener) {
                 Ok(l) => crate::tunnel::acceptor::serve(l, tunnel_tls, state).await,
                 Err(e) => tracing::error!(error = %e, "tunnel listener"),
             }
-        });
-    }
+        })
+    };
     {
         let metrics = state.metrics.clone();
         control.spawn(async move {
@@ -278,6 +278,10 @@ pub fn run_gateway(
         let cfg = cfg.clone();
         let https_reuse = https_hold.needs_reuseport();
         let http_reuse = http_hold.as_ref().is_some_and(|h| h.needs_reuseport());
+        let handover = Handover {
+            control: control.handle().clone(),
+            tunnel_acceptor: tunnel_acceptor.abort_handle(),
+        };
         std::thread::Builder::new()
             .name("switchyard-edge".into())
             .spawn(move || {
@@ -291,6 +295,7 @@ pub fn run_gateway(
                         rx: stop_rx,
                         unix: false,
                     },
+                    handover,
                 )
             })
             .map_err(|e| GatewayError::Start(format!("edge thread: {e}")))?
@@ -325,6 +330,42 @@ pub fn run_gateway(
     Ok(handle)
 }
 
+/// What the old process does when a new one takes over (`gateway -u`, then SIGQUIT).
+struct Handover {
+    control: tokio::runtime::Handle,
+    tunnel_acceptor: tokio::task::AbortHandle,
+}
+
+impl Handover {
+    /// Watches pingora's phases. Once the listening sockets were sent to the new process,
+    /// the tunnel listener closes (so new tunnels land on the new process, which shares the
+    /// port) and every connector is asked to dial replacements; the old tunnels keep serving
+    /// this process's last requests until it exits.
+    fn watch(
+        self,
+        mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
+        state: Arc<GatewayState>,
+    ) {
+        self.control.spawn(async move {
+            loop {
+                match phases.recv().await {
+                    Ok(ExecutionPhase::GracefulUpgradeCloseTimeout) => {
+                        self.tunnel_acceptor.abort();
+                        let n = state.registry.request_reconnect_all();
+                        tracing::info!(
+                            tunnels = n,
+                            "handing over: connectors asked to reconnect to the new process"
+                        );
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+}
+
 fn socket_options(reuseport: bool) -> TcpSocketOptions {
     let mut o = TcpSocketOptions::default();
     if reuseport {
@@ -340,6 +381,7 @@ fn run_edge(
     http: Option<(SocketAddr, bool)>,
     opts: GatewayOptions,
     mut stop: StopSignal,
+    handover: Handover,
 ) {
     let threads = if cfg.runtime.threads == 0 {
         std::thread::available_parallelism()
@@ -352,6 +394,7 @@ fn run_edge(
         threads,
         grace_period_seconds: Some(cfg.runtime.shutdown_grace_secs),
         graceful_shutdown_timeout_seconds: Some(1),
+        upgrade_sock: cfg.runtime.upgrade_sock.clone(),
         ..ServerConf::default()
     };
     let opt = Opt {
@@ -394,6 +437,7 @@ fn run_edge(
         server.add_service(redirect);
     }
     server.bootstrap();
+    handover.watch(server.watch_execution_phase(), state);
     server.run(RunArgs {
         shutdown_signal: Box::new(stop),
     });

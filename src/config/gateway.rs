@@ -259,6 +259,10 @@ pub struct RuntimeConfig {
     /// On SIGTERM, how long in-flight requests may run before the process exits, seconds.
     #[serde(default = "default_grace")]
     pub shutdown_grace_secs: u64,
+    /// Unix socket through which a new process (`gateway -u`) takes the listening sockets
+    /// over from this one.
+    #[serde(default = "default_upgrade_sock")]
+    pub upgrade_sock: String,
 }
 
 impl Default for RuntimeConfig {
@@ -268,12 +272,16 @@ impl Default for RuntimeConfig {
             watch_interval_ms: default_watch(),
             access_log: true,
             shutdown_grace_secs: default_grace(),
+            upgrade_sock: default_upgrade_sock(),
         }
     }
 }
 
 fn default_watch() -> u64 {
     1000
+}
+fn default_upgrade_sock() -> String {
+    "/tmp/switchyard_upgrade.sock".into()
 }
 fn default_grace() -> u64 {
     5

@@ -304,6 +304,44 @@ impl Registry {
         self.publish(&map, table);
     }
 
+    /// Asks every connector to dial replacement tunnels now (the gateway is handing over to
+    /// a new process). The current tunnels keep serving until this process closes them.
+    pub fn request_reconnect_all(&self) -> usize {
+        let tunnels: Vec<Arc<Tunnel>> = self
+            .lock()
+            .values()
+            .flat_map(|c| c.tunnels.load().iter().cloned().collect::<Vec<_>>())
+            .filter(|t| !t.is_closed())
+            .collect();
+        let n = tunnels.len();
+        for t in tunnels {
+            tokio::spawn(async move {
+                let request = http::Request::builder()
+                    .method(http::Method::POST)
+                    .uri("https://switchyard.control/reconnect")
+                    .header(crate::tunnel::protocol::CONTROL_HEADER, "reconnect")
+                    .body(());
+                let Ok(request) = request else {
+                    return;
+                };
+                let Ok(mut send) = t.send.clone().ready().await else {
+                    return;
+                };
+                match send.send_request(request, true) {
+                    Ok((response, _)) => {
+                        if let Err(e) = response.await {
+                            tracing::debug!(connector = %t.connector, error = %e, "reconnect request failed");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::debug!(connector = %t.connector, error = %e, "reconnect request not sent")
+                    }
+                }
+            });
+        }
+        n
+    }
+
     /// Every connector with a tunnel: (id, tunnels, in flight, served).
     pub fn snapshot(&self) -> Vec<(Arc<str>, usize, usize, u64)> {
         let map = self.lock();
