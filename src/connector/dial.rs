@@ -2,9 +2,11 @@
 //! until the tunnel ends, back off, dial again.
 //!
 //! When the gateway asks for a reconnect (`switchyard-control: reconnect`), the slot dials a
-//! replacement at once while the old tunnel keeps serving; once the replacement is
-//! authenticated (or [`REPLACEMENT_GRACE`] has passed) the old tunnel drains: GOAWAY, its
-//! streams finish, it closes. A slot may thus hold a few tunnels at a time, all served in
+//! replacement at once while the old tunnel keeps serving. The replacement takes the slot's
+//! place; the old tunnel stays open for the gateway process that asked (it is being replaced
+//! by a new process and may still have requests to send) until that process closes it, or
+//! drains (GOAWAY) after [`OLD_TUNNEL_LINGER`]. Without a replacement within
+//! [`REPLACEMENT_GRACE`], the old tunnel drains at once. A slot may thus hold a few tunnels at a time, all served in
 //! the slot's own task so that aborting it drops them all.
 
 use std::future::{pending, Future};
@@ -38,6 +40,8 @@ const DEFAULT_PING: Duration = Duration::from_secs(15);
 /// How long a tunnel the gateway asked to replace keeps taking new requests while its
 /// replacement is not up yet.
 pub(super) const REPLACEMENT_GRACE: Duration = Duration::from_secs(5);
+/// How long a replaced tunnel stays open for the old gateway process before it drains.
+pub(super) const OLD_TUNNEL_LINGER: Duration = Duration::from_secs(60);
 
 /// State shared by every dial loop and the handle.
 pub(super) struct Agent {
@@ -150,6 +154,8 @@ struct SlotState<'a> {
     current: Option<u64>,
     /// A tunnel the gateway asked to replace, and when it drains even without a replacement.
     retiring: Option<(u64, tokio::time::Instant)>,
+    /// A replaced tunnel left open for the old gateway process, and when it drains.
+    lingering: Option<(u64, tokio::time::Instant)>,
     /// Failed dials since the last stable tunnel, for the backoff.
     attempt: u32,
 }
@@ -168,12 +174,19 @@ impl<'a> SlotState<'a> {
             next_id: 0,
             current: None,
             retiring: None,
+            lingering: None,
             attempt: 0,
         }
     }
 
     fn retire_at(&self) -> Option<tokio::time::Instant> {
-        self.retiring.map(|(_, at)| at)
+        match (
+            self.retiring.map(|(_, at)| at),
+            self.lingering.map(|(_, at)| at),
+        ) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// A dial succeeded: the new tunnel becomes current, and a tunnel it replaces drains.
@@ -197,9 +210,12 @@ impl<'a> SlotState<'a> {
         if let Some((old, _)) = self.retiring.take() {
             tracing::info!(
                 connector = %agent.id, gateway, slot = index, tunnel = old,
-                "replacement tunnel up; draining the old one"
+                "replacement tunnel up; the old one stays open until its gateway closes it"
             );
-            self.start_drain(old);
+            if let Some((earlier, _)) = self.lingering.take() {
+                self.start_drain(earlier);
+            }
+            self.lingering = Some((old, tokio::time::Instant::now() + OLD_TUNNEL_LINGER));
         }
         let fwd = Arc::clone(&agent.forwarder);
         let reconnect = self.reconnect.clone();
@@ -252,6 +268,9 @@ impl<'a> SlotState<'a> {
         if self.retiring.is_some_and(|(old, _)| old == id) {
             self.retiring = None;
         }
+        if self.lingering.is_some_and(|(old, _)| old == id) {
+            self.lingering = None;
+        }
         if self.current != Some(id) {
             return None;
         }
@@ -280,9 +299,18 @@ impl<'a> SlotState<'a> {
         true
     }
 
-    /// The replacement did not come up in time: the retiring tunnel drains anyway.
+    /// A deadline passed: a lingering tunnel drains, and so does a retiring one whose
+    /// replacement did not come up in time.
     fn replacement_late(&mut self) {
-        if let Some((old, _)) = self.retiring.take() {
+        let now = tokio::time::Instant::now();
+        if let Some((old, at)) = self.lingering {
+            if at <= now {
+                self.lingering = None;
+                self.start_drain(old);
+            }
+        }
+        if let Some((old, _)) = self.retiring.filter(|(_, at)| *at <= now) {
+            self.retiring = None;
             let (agent, gateway, index) = (self.agent, &self.slot.gateway, self.slot.index);
             tracing::warn!(
                 connector = %agent.id, gateway, slot = index, tunnel = old,
@@ -300,6 +328,7 @@ impl<'a> SlotState<'a> {
         }
         self.current = None;
         self.retiring = None;
+        self.lingering = None;
     }
 
     /// Sends GOAWAY on tunnel `id` (its streams run on) and stops counting it as up.

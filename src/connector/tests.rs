@@ -137,7 +137,7 @@ async fn closed_tunnels_are_dialed_again_and_kill_drops_them() {
 }
 
 #[tokio::test]
-async fn reconnect_request_replaces_the_tunnel_before_draining_the_old_one() {
+async fn reconnect_request_adds_a_replacement_and_keeps_the_old_tunnel_for_its_gateway() {
     let mut gw = fake_gateway("reconnect").await;
     let origin = spawn_origin().await;
     let connector = run_connector(config(&gw, "good")).await.expect("start");
@@ -162,15 +162,15 @@ async fn reconnect_request_replaces_the_tunnel_before_draining_the_old_one() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.is_empty());
 
-    // The replacement authenticates before the old tunnel hears GOAWAY.
+    // The replacement authenticates; the old tunnel stays open for the gateway process
+    // that asked (it may still have requests to send before it exits).
     let new = next_tunnel(&mut gw).await;
-    let seen = seen_until(&mut gw, Seen::GoAway(old.n)).await;
-    assert!(
-        seen.contains(&Seen::Hello(new.n)),
-        "GOAWAY before the replacement's hello: {seen:?}"
-    );
-    // The old tunnel is draining: not counted, its stream still served.
-    assert_eq!(connector.tunnels_up(), 2);
+    let (status, _, body) =
+        tokio::time::timeout(LIMIT, get(old.send.clone(), origin.url("/late"), None))
+            .await
+            .expect("answer in time")
+            .expect("the old tunnel still serves");
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"ok"[..]));
     assert_eq!(connector.in_flight(), 1);
     assert!(!slow.is_finished(), "the slow request ended early");
     origin.release();
@@ -181,29 +181,35 @@ async fn reconnect_request_replaces_the_tunnel_before_draining_the_old_one() {
         .expect("slow request completed");
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, b"gated done");
-    tokio::time::timeout(LIMIT, old.closed)
-        .await
-        .expect("old tunnel closed once its stream was done")
-        .expect("join");
-
-    // The replacement serves; the old tunnel's close did not make the slot dial again.
-    let (status, _, body) = get(new.send.clone(), origin.url("/after"), None)
-        .await
-        .expect("answer on the replacement");
-    assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"ok"[..]));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(gw.tunnels.try_recv().is_err(), "dialed again");
-    assert_eq!(connector.tunnels_up(), 2);
     while let Ok(seen) = gw.seen.try_recv() {
+        assert_ne!(
+            seen,
+            Seen::GoAway(old.n),
+            "the old tunnel was drained early"
+        );
         assert_ne!(
             seen,
             Seen::GoAway(other.n),
             "the other slot's tunnel drained"
         );
     }
+
+    // The old gateway process goes away: the replacement serves, and the old tunnel's
+    // close does not make the slot dial again.
+    old.closed.abort();
+    let (status, _, body) = get(new.send.clone(), origin.url("/after"), None)
+        .await
+        .expect("answer on the replacement");
+    assert_eq!((status, body.as_slice()), (StatusCode::OK, &b"ok"[..]));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(gw.tunnels.try_recv().is_err(), "dialed again");
+    eventually("replacement and other slot up", || {
+        connector.tunnels_up() == 2
+    })
+    .await;
     assert_eq!(
         origin.paths(),
-        ["/gated", "/after"],
+        ["/gated", "/late", "/after"],
         "control request forwarded"
     );
     connector.kill();
