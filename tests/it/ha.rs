@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::load::{Load, LoadSpec, RecordingOrigin};
 use crate::support::origin;
-use crate::support::procs::Cluster;
+use crate::support::procs::{Cluster, Proc};
 use crate::support::world;
+use crate::support::TempDir;
 
 const HOST: &str = "o.example.test";
 /// Request loops per test: enough to keep every connector busy, few enough for 2 cores.
@@ -382,4 +383,171 @@ async fn post_is_never_replayed_after_reaching_the_origin() {
         assert!(report.ok >= 50, "{}", report.summary());
     })
     .await;
+}
+
+/// A process whose last lines are printed if the test panics while it is held.
+struct DumpOnPanic(Proc);
+
+impl Drop for DumpOnPanic {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let p = &self.0;
+            let (access, other): (Vec<_>, Vec<_>) = p
+                .lines_since(0)
+                .into_iter()
+                .partition(|l| l.contains("switchyard::access"));
+            eprintln!("--- {} (pid {}) last lines:", p.label, p.pid());
+            for l in &other[other.len().saturating_sub(30)..] {
+                eprintln!("{l}");
+            }
+            eprintln!("--- {}: {} access lines", p.label, access.len());
+        }
+    }
+}
+
+/// `switchyard gateway -u` takes over from a running gateway on SIGQUIT: the HTTPS listener
+/// is handed over, the connectors are asked to dial replacement tunnels (which land on the
+/// new process), the old process exits 0, and a client under steady load sees no failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_upgrade_hands_over_without_losing_requests() {
+    const GROUP: &str = "east";
+    tokio::time::timeout(Duration::from_secs(40), async {
+        let o = origin::spawn("o").await;
+        // Never the default /tmp path: tests run in parallel.
+        let sock_dir = TempDir::new("upgrade");
+        let sock = sock_dir
+            .path()
+            .join("upgrade.sock")
+            .to_str()
+            .expect("utf8")
+            .to_string();
+        let mut c = Cluster::builder()
+            .group(GROUP, &["e1", "e2"])
+            .app("o", HOST, &o.url(), &[GROUP])
+            .ping(500, 1000)
+            .tweak(move |cfg| {
+                cfg.runtime.upgrade_sock = sock;
+                cfg.runtime.shutdown_grace_secs = 2;
+            })
+            .start()
+            .await;
+
+        // The new process takes the listening sockets over by their exact address string:
+        // the file it reads names the ports the old one got.
+        let mut cfg = c.cfg.clone();
+        cfg.listen.https = format!("127.0.0.1:{}", c.https.port());
+        cfg.listen.tunnel = format!("127.0.0.1:{}", c.tunnel.port());
+        cfg.listen.metrics = format!("127.0.0.1:{}", c.metrics.port());
+        world::write_config(&c.config_path, &cfg);
+        c.cfg = cfg;
+
+        let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let ok_before = load.ok();
+
+        let mut b = DumpOnPanic(Proc::spawn(
+            "gateway-b",
+            &[
+                "gateway",
+                "-u",
+                "--config",
+                c.config_path.to_str().expect("utf8"),
+            ],
+        ));
+        // Logged early: the kernel already lists the port; B now waits for the sockets.
+        b.0.wait_for("gateway ready", Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(b.0.is_running(), "the new gateway waits for the sockets");
+
+        c.gateway.signal("-QUIT");
+        let quit = Instant::now();
+        let ok_at_quit = load.ok();
+        c.gateway
+            .wait_for("handing over", Duration::from_secs(8))
+            .await;
+        let handing_over = quit.elapsed();
+        // While A winds down: when B has seen a tunnel from each connector.
+        let mut b_has_both = None;
+        let status = loop {
+            if b_has_both.is_none() {
+                let up = b.0.grep("tunnel up");
+                if ["e1", "e2"]
+                    .iter()
+                    .all(|id| up.iter().any(|l| l.contains(&format!("connector={id}"))))
+                {
+                    b_has_both = Some(quit.elapsed());
+                }
+            }
+            if let Some(s) = c.gateway.wait_exit(Duration::from_millis(20)).await {
+                break Some(s);
+            }
+            if quit.elapsed() > Duration::from_secs(15) {
+                break None;
+            }
+        };
+        let a_exit = quit.elapsed();
+        let ok_at_exit = load.ok();
+        let failed_at_exit = load.failed();
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "the old gateway exits 0 within 15 s of SIGQUIT: {status:?} after {a_exit:?}"
+        );
+        assert!(b.0.is_running(), "the new gateway runs on");
+
+        // B alone answers on the shared metrics port now.
+        let b_live = c.wait_live(GROUP, 2, Duration::from_secs(10)).await;
+        let b_live_at = quit.elapsed();
+        assert!(
+            b_live.is_some(),
+            "the new gateway has 2 live connectors within 10 s of the old one's exit; \
+             metrics:\n{}",
+            c.metrics_text().await
+        );
+
+        tokio::time::sleep(Duration::from_secs(2).saturating_sub(quit.elapsed() - a_exit)).await;
+        let report = load.stop().await;
+        let b_tunnels_up = b.0.grep("tunnel up").len();
+        let b_access = b.0.grep("switchyard::access").len();
+        let reconnects: Vec<(String, usize, usize)> = c
+            .connectors
+            .iter()
+            .map(|(id, p)| {
+                (
+                    id.clone(),
+                    p.grep("gateway asked for a reconnect").len(),
+                    p.grep("replacement tunnel up").len(),
+                )
+            })
+            .collect();
+        eprintln!(
+            "upgrade: {ok_before} ok before B started, {ok_at_quit} at SIGQUIT, \
+             'handing over' after {handing_over:?}, B had tunnels from both connectors after \
+             {b_has_both:?}, A exited after {a_exit:?} ({ok_at_exit} ok, {failed_at_exit} \
+             failed then), B showed 2 live connectors at {b_live_at:?} after SIGQUIT; \
+             B: {b_tunnels_up} tunnels up, {b_access} access lines; connectors (id, reconnect \
+             requests, replacements up): {reconnects:?}; {}",
+            report.summary()
+        );
+
+        assert_eq!(report.failed, 0, "{}", report.summary());
+        assert!(ok_before >= 20, "traffic before the upgrade: {ok_before}");
+        assert!(
+            report.ok >= ok_at_quit + 100,
+            "traffic during the upgrade; {}",
+            report.summary()
+        );
+        assert!(
+            report.ok >= ok_at_exit + 20,
+            "traffic after the old gateway exited: {} more; {}",
+            report.ok - ok_at_exit,
+            report.summary()
+        );
+        assert!(
+            b_has_both.is_some(),
+            "both connectors dialed the new gateway"
+        );
+        assert!(b_access > 0, "the new gateway served requests");
+    })
+    .await
+    .expect("test finished within 40 s");
 }
