@@ -551,3 +551,39 @@ async fn gateway_upgrade_hands_over_without_losing_requests() {
     .await
     .expect("test finished within 40 s");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gateway_sigterm_finishes_requests_in_flight() {
+    bounded(async {
+        let o = origin::spawn("o").await;
+        let mut c = Cluster::builder()
+            .group("east", &["e1"])
+            .app("o", HOST, &o.url(), &["east"])
+            .tweak(|cfg| cfg.runtime.shutdown_grace_secs = 3)
+            .start()
+            .await;
+        let client = c.h1();
+        let url = c.url(HOST, "/sleep/1500");
+        let slow = tokio::spawn(async move { client.get(url).send().await });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        c.gateway.signal("-TERM");
+        let resp = slow
+            .await
+            .expect("join")
+            .expect("answered during the grace period");
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.expect("body"), "slept");
+        let status = c
+            .gateway
+            .wait_exit(Duration::from_secs(10))
+            .await
+            .expect("gateway exits");
+        assert!(status.success(), "{status:?}");
+        eprintln!(
+            "sigterm: in-flight request finished; gateway exited after {:?}",
+            started.elapsed()
+        );
+    })
+    .await;
+}
