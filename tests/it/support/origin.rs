@@ -169,38 +169,7 @@ fn websocket(req: Request<Incoming>) -> Response<Body> {
 
 /// Starts an origin named `name`.
 pub async fn spawn(name: &str) -> Origin {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
-    let addr = listener.local_addr().expect("addr");
-    let requests = Arc::new(AtomicUsize::new(0));
-    let connections = Arc::new(AtomicUsize::new(0));
-    let name_arc: Arc<str> = Arc::from(name);
-    let (req_c, conn_c) = (requests.clone(), connections.clone());
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((sock, _)) = listener.accept().await else {
-                continue;
-            };
-            conn_c.fetch_add(1, Ordering::SeqCst);
-            let (name, count) = (name_arc.clone(), req_c.clone());
-            tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    let (name, count) = (name.clone(), count.clone());
-                    async move { Ok::<_, Infallible>(handle(name, req, count).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(sock), svc)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    Origin {
-        name: name.to_string(),
-        addr,
-        requests,
-        connections,
-        task,
-    }
+    spawn_with(name, None).await
 }
 
 /// An HTTPS origin with a certificate for `localhost` signed by `ca`.
@@ -216,6 +185,24 @@ pub async fn spawn_tls(name: &str, ca: &switchyard::tls::gen::Ca) -> Origin {
         &cert,
         &[b"http/1.1"],
     )));
+    spawn_with(name, Some(acceptor)).await
+}
+
+async fn serve<S>(io: S, name: Arc<str>, count: Arc<AtomicUsize>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = hyper::service::service_fn(move |req| {
+        let (name, count) = (name.clone(), count.clone());
+        async move { Ok::<_, Infallible>(handle(name, req, count).await) }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(io), svc)
+        .with_upgrades()
+        .await;
+}
+
+async fn spawn_with(name: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Origin {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind origin");
     let addr = listener.local_addr().expect("addr");
     let requests = Arc::new(AtomicUsize::new(0));
@@ -228,18 +215,16 @@ pub async fn spawn_tls(name: &str, ca: &switchyard::tls::gen::Ca) -> Origin {
                 continue;
             };
             conn_c.fetch_add(1, Ordering::SeqCst);
-            let (name, count, acceptor) = (name_arc.clone(), req_c.clone(), acceptor.clone());
+            let (name, count, tls) = (name_arc.clone(), req_c.clone(), tls.clone());
             tokio::spawn(async move {
-                let Ok(tls) = acceptor.accept(sock).await else {
-                    return;
-                };
-                let svc = hyper::service::service_fn(move |req| {
-                    let (name, count) = (name.clone(), count.clone());
-                    async move { Ok::<_, Infallible>(handle(name, req, count).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+                match tls {
+                    None => serve(sock, name, count).await,
+                    Some(acceptor) => {
+                        if let Ok(stream) = acceptor.accept(sock).await {
+                            serve(stream, name, count).await;
+                        }
+                    }
+                }
             });
         }
     });
