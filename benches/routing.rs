@@ -10,15 +10,19 @@ use switchyard::routing::RoutingTable;
 fn catalog(apps: usize) -> Catalog {
     let mut c = Catalog {
         groups: vec![GroupSpec {
+            tenant: None,
             name: "g".into(),
             balance: Default::default(),
         }],
         connectors: vec![ConnectorSpec {
+            tenant: None,
+            revoked: false,
             id: "c".into(),
             group: "g".into(),
             secret_hash: switchyard::catalog::secret::hash("s"),
         }],
         apps: Vec::with_capacity(apps),
+        ..Catalog::default()
     };
     for i in 0..apps {
         let (host, prefix) = match i % 3 {
@@ -27,6 +31,7 @@ fn catalog(apps: usize) -> Catalog {
             _ => (format!("p{}.example.com", i / 30), Some(format!("/svc{i}"))),
         };
         c.apps.push(AppSpec {
+            tenant: None,
             name: format!("app{i}"),
             host,
             path_prefix: prefix,

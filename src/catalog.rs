@@ -4,6 +4,7 @@
 //! the lookup structure the request path uses.
 
 pub mod secret;
+pub mod store;
 
 use serde::{Deserialize, Serialize};
 
@@ -11,6 +12,9 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Catalog {
+    /// Companies served by this gateway; objects with a `tenant` belong to one of them.
+    #[serde(default)]
+    pub tenants: Vec<TenantSpec>,
     /// Connector groups: the unit of placement, high availability and load balancing.
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
@@ -20,6 +24,29 @@ pub struct Catalog {
     /// Published apps.
     #[serde(default)]
     pub apps: Vec<AppSpec>,
+    /// One-time tokens with which a new connector registers itself into the `default` group.
+    #[serde(default)]
+    pub enrollment_tokens: Vec<EnrollmentSpec>,
+}
+
+/// A company served by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSpec {
+    pub name: String,
+}
+
+/// An enrollment token, stored hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollmentSpec {
+    pub id: String,
+    /// `sha256:<hex>` of the token.
+    pub token_hash: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// Unix seconds after which the token is refused.
+    pub expires_at: u64,
 }
 
 /// How a group spreads requests over its live connectors.
@@ -40,6 +67,9 @@ pub struct GroupSpec {
     pub name: String,
     #[serde(default)]
     pub balance: BalancePolicy,
+    /// The tenant owning the group (none: the operator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
 }
 
 /// One connector agent: its id, its group and the hash of its secret.
@@ -50,6 +80,12 @@ pub struct ConnectorSpec {
     pub group: String,
     /// `sha256:<64 hex digits>` of the connector's secret (see `switchyard secret`).
     pub secret_hash: String,
+    /// The tenant owning the connector (none: the operator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+    /// A revoked connector is refused and its tunnels are closed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub revoked: bool,
 }
 
 /// One published app.
@@ -57,6 +93,9 @@ pub struct ConnectorSpec {
 #[serde(deny_unknown_fields)]
 pub struct AppSpec {
     pub name: String,
+    /// The tenant owning the app (none: the operator's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
     /// External host: `wiki.example.com` or `*.apps.example.com`.
     pub host: String,
     /// Optional path prefix (`/api`); the longest matching prefix wins.
@@ -100,6 +139,7 @@ impl AppSpec {
     /// An app with default options.
     pub fn new(name: &str, host: &str, internal_url: &str, groups: &[&str]) -> AppSpec {
         AppSpec {
+            tenant: None,
             name: name.into(),
             host: host.into(),
             path_prefix: None,

@@ -185,7 +185,38 @@ pub fn run_gateway(
     cfg: GatewayConfig,
     opts: GatewayOptions,
 ) -> Result<GatewayHandle, GatewayError> {
-    let staged = state::stage(&cfg, 1).map_err(GatewayError::Invalid)?;
+    let store = cfg
+        .store
+        .dir
+        .as_ref()
+        .map(|d| crate::catalog::store::FileStore::in_dir(&cfg.resolve(d)));
+    let (desired, seed) = match &store {
+        None => (
+            crate::catalog::store::Stored {
+                version: 1,
+                catalog: cfg.catalog(),
+            },
+            false,
+        ),
+        Some(s) => match s.load() {
+            Ok(Some(stored)) => (stored, false),
+            Ok(None) => (
+                crate::catalog::store::Stored {
+                    version: 1,
+                    catalog: cfg.catalog(),
+                },
+                true,
+            ),
+            Err(e) => return Err(GatewayError::Invalid(vec![e.to_string()])),
+        },
+    };
+    let staged = state::stage_with(&cfg, &desired.catalog, desired.version)
+        .map_err(GatewayError::Invalid)?;
+    if let (Some(s), true) = (&store, seed) {
+        s.save(&desired)
+            .map_err(|e| GatewayError::Start(e.to_string()))?;
+        tracing::info!(path = %s.path().display(), "catalog store seeded from the configuration file");
+    }
     let tunnel_cert_paths = cfg
         .tunnel_cert()
         .ok_or_else(|| GatewayError::Invalid(vec!["tunnel: no certificate".into()]))?;
@@ -241,7 +272,7 @@ pub fn run_gateway(
         .local_addr()
         .map_err(|e| GatewayError::Start(e.to_string()))?;
 
-    let state = GatewayState::new(&cfg, staged, opts.config_path.clone());
+    let state = GatewayState::new(&cfg, staged, opts.config_path.clone(), desired, store);
     let tunnel_acceptor = {
         let state = state.clone();
         control.spawn(async move {

@@ -9,6 +9,7 @@ pub mod balance;
 pub mod catalog;
 pub mod config;
 pub mod connector;
+pub mod ctl;
 pub mod edge;
 pub mod gateway;
 pub mod metrics;

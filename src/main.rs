@@ -54,6 +54,8 @@ enum Command {
     },
     /// Generate a connector secret and print it with the hash to put in the gateway config.
     Secret,
+    /// Manage a running gateway through its admin API (groups, connectors, apps, enrollment).
+    Ctl(switchyard::ctl::CtlArgs),
 }
 
 fn init_logging() {
@@ -109,6 +111,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        // The admin client prints its own errors and owns its exit codes (`ctl --help`).
+        Command::Ctl(args) => Ok(ExitCode::from(
+            u8::try_from(switchyard::ctl::run(args)).unwrap_or(1),
+        )),
     }
 }
 

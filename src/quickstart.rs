@@ -137,6 +137,7 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         }
     };
     let app = |name: &str, origin: SocketAddr| AppSpec {
+        tenant: None,
         name: name.into(),
         host: format!("{name}.localhost"),
         path_prefix: None,
@@ -158,10 +159,12 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         certificates: vec![edge_cert],
         groups: vec![
             GroupSpec {
+                tenant: None,
                 name: "dc-east".into(),
                 balance: BalancePolicy::P2c,
             },
             GroupSpec {
+                tenant: None,
                 name: "dc-west".into(),
                 balance: BalancePolicy::P2c,
             },
@@ -170,6 +173,8 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
             .iter()
             .zip(&secrets)
             .map(|(n, s)| ConnectorSpec {
+                tenant: None,
+                revoked: false,
                 id: (*n).into(),
                 group: group_of(n).into(),
                 secret_hash: secret::hash(s),

@@ -31,6 +31,7 @@
 mod host;
 mod index;
 mod rewrite;
+mod tenants;
 mod validate;
 
 #[cfg(test)]
@@ -152,8 +153,15 @@ impl CatalogError {
 impl RoutingTable {
     /// Validates the whole catalog and compiles it; on error returns EVERY error found.
     pub fn compile(catalog: &Catalog, version: u64) -> Result<RoutingTable, Vec<CatalogError>> {
-        let parts = validate::validate(catalog)?;
-        Ok(RoutingTable::build(parts, version))
+        let tenant_errors = tenants::validate(catalog);
+        match validate::validate(catalog) {
+            Ok(parts) if tenant_errors.is_empty() => Ok(RoutingTable::build(parts, version)),
+            Ok(_) => Err(tenant_errors),
+            Err(mut errors) => {
+                errors.extend(tenant_errors);
+                Err(errors)
+            }
+        }
     }
 
     /// A table with version 0 and no apps, groups or connectors.

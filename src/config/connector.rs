@@ -6,6 +6,11 @@
 //! gateways = ["gw1.example.com:7443", "gw2.example.com:7443"]
 //! allow = ["10.0.0.0/8", "*.corp.internal:443"]
 //! ```
+//!
+//! Credentials: exactly one of `secret`, `secret_file`, or `enrollment_token` together with
+//! `secret_file`. With a token the connector enrolls itself on its first start (the gateway
+//! registers it in the `default` group) and stores the secret it receives in `secret_file`;
+//! once that file holds a secret, the token is no longer used.
 
 use std::path::{Path, PathBuf};
 
@@ -19,12 +24,19 @@ use crate::connector::allow::AllowList;
 pub struct ConnectorConfig {
     /// The connector's id, as registered in the gateway's catalog.
     pub id: String,
-    /// The connector's secret; exactly one of `secret` and `secret_file` is set.
+    /// The connector's secret; exactly one of `secret`, `secret_file`, or
+    /// `enrollment_token` + `secret_file` is set.
     #[serde(default)]
     pub secret: Option<String>,
-    /// A file holding the secret (surrounding whitespace is ignored).
+    /// A file holding the secret (surrounding whitespace is ignored). With
+    /// `enrollment_token`, where the secret received at enrollment is written (mode 0600);
+    /// while it is missing or empty the connector enrolls.
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+    /// A token from the gateway's operator with which the connector registers itself (into
+    /// the `default` group) when `secret_file` holds no secret yet.
+    #[serde(default)]
+    pub enrollment_token: Option<String>,
     /// `host:port` of every gateway tunnel listener to dial (at least one).
     pub gateways: Vec<String>,
     /// TLS name to verify on the gateways; default: the host part of each gateway address.
@@ -66,6 +78,7 @@ impl Default for ConnectorConfig {
             id: String::new(),
             secret: None,
             secret_file: None,
+            enrollment_token: None,
             gateways: Vec::new(),
             server_name: None,
             ca_file: None,
@@ -173,16 +186,7 @@ impl ConnectorConfig {
                 self.id
             ));
         }
-        match (&self.secret, &self.secret_file) {
-            (None, None) => errors.push("secret: set one of secret or secret_file".to_owned()),
-            (Some(_), Some(_)) => {
-                errors.push("secret_file: set only one of secret or secret_file".to_owned())
-            }
-            (Some(s), None) if s.trim().is_empty() => {
-                errors.push("secret: must not be empty".to_owned())
-            }
-            _ => {}
-        }
+        errors.extend(self.credential_errors());
         if self.gateways.is_empty() {
             errors
                 .push("gateways: list at least one gateway tunnel address (host:port)".to_owned());
@@ -231,6 +235,42 @@ impl ConnectorConfig {
         } else {
             Err(errors)
         }
+    }
+}
+
+impl ConnectorConfig {
+    /// The problems of `secret` / `secret_file` / `enrollment_token`.
+    fn credential_errors(&self) -> Vec<String> {
+        let mut errors = Vec::new();
+        match (&self.secret, &self.secret_file, &self.enrollment_token) {
+            (None, None, None) => errors.push(
+                "secret: set one of secret, secret_file, or enrollment_token with secret_file"
+                    .to_owned(),
+            ),
+            (Some(_), Some(_), _) => {
+                errors.push("secret_file: set only one of secret or secret_file".to_owned())
+            }
+            (Some(s), None, None) if s.trim().is_empty() => {
+                errors.push("secret: must not be empty".to_owned())
+            }
+            (None, None, Some(_)) => errors.push(
+                "secret_file: enrollment_token needs secret_file (where the secret received \
+                 at enrollment is stored)"
+                    .to_owned(),
+            ),
+            _ => {}
+        }
+        if let Some(token) = &self.enrollment_token {
+            if self.secret.is_some() {
+                errors.push(
+                    "enrollment_token: set either secret or enrollment_token, not both".to_owned(),
+                );
+            }
+            if token.trim().is_empty() {
+                errors.push("enrollment_token: must not be empty".to_owned());
+            }
+        }
+        errors
     }
 }
 
@@ -349,6 +389,54 @@ mod tests {
             "{errors:?}"
         );
         assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn credential_combinations() {
+        let base = "id = \"e\"\ngateways = [\"gw:7443\"]\nallow = [\"10.0.0.0/8\"]\n";
+        let ok = [
+            "secret = \"s\"",
+            "secret_file = \"/s\"",
+            "secret_file = \"/s\"\nenrollment_token = \"t\"",
+        ];
+        for extra in ok {
+            let cfg = ConnectorConfig::from_toml(&format!("{base}{extra}"), "t");
+            assert!(cfg.is_ok(), "{extra}: {cfg:?}");
+        }
+        let bad: [(&str, &[&str]); 6] = [
+            ("", &["secret: set one of secret, secret_file, or enrollment_token"]),
+            (
+                "enrollment_token = \"t\"",
+                &["secret_file: enrollment_token needs secret_file"],
+            ),
+            (
+                "secret = \"s\"\nenrollment_token = \"t\"",
+                &["enrollment_token: set either secret or enrollment_token"],
+            ),
+            (
+                "secret = \"s\"\nsecret_file = \"/s\"\nenrollment_token = \"t\"",
+                &[
+                    "secret_file: set only one of secret or secret_file",
+                    "enrollment_token: set either secret or enrollment_token",
+                ],
+            ),
+            (
+                "secret_file = \"/s\"\nenrollment_token = \" \"",
+                &["enrollment_token: must not be empty"],
+            ),
+            ("secret = \"\"", &["secret: must not be empty"]),
+        ];
+        for (extra, want) in bad {
+            let err = ConnectorConfig::from_toml(&format!("{base}{extra}"), "t")
+                .expect_err(extra);
+            let ConfigError::Invalid { errors, .. } = err else {
+                panic!("{extra}: expected Invalid, got {err}");
+            };
+            assert_eq!(errors.len(), want.len(), "{extra}: {errors:?}");
+            for (got, w) in errors.iter().zip(want) {
+                assert!(got.starts_with(w), "{extra}: {got:?} is not {w:?}");
+            }
+        }
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{AppSpec, Catalog, ConnectorSpec, GroupSpec};
+use crate::catalog::{AppSpec, Catalog, ConnectorSpec, GroupSpec, TenantSpec};
 
 /// The whole gateway configuration file.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
@@ -29,6 +29,12 @@ pub struct GatewayConfig {
     pub runtime: RuntimeConfig,
     #[serde(default)]
     pub resilience: ResilienceConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub tenants: Vec<TenantSpec>,
     #[serde(default)]
     pub groups: Vec<GroupSpec>,
     #[serde(default)]
@@ -176,6 +182,81 @@ fn default_keepalive() -> u64 {
 }
 fn default_h2_idle() -> u64 {
     300
+}
+
+/// The admin API: listener, optional TLS, and the bearer tokens allowed to use it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Listener of the admin API; an empty string turns the API off.
+    #[serde(default = "default_admin_listen")]
+    pub listen: String,
+    /// Serve the API over TLS with this certificate (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_cert: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_key: Option<PathBuf>,
+    /// Largest request body accepted (bytes); larger: 413.
+    #[serde(default = "default_admin_body")]
+    pub max_body_bytes: usize,
+    /// Who may call the API.
+    #[serde(default)]
+    pub tokens: Vec<AdminToken>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: default_admin_listen(),
+            tls_cert: None,
+            tls_key: None,
+            max_body_bytes: default_admin_body(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+fn default_admin_listen() -> String {
+    "127.0.0.1:9901".into()
+}
+fn default_admin_body() -> usize {
+    1024 * 1024
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AdminRole {
+    /// Everything.
+    Admin,
+    /// Reads only.
+    ReadOnly,
+    /// Reads and writes the objects of one tenant only.
+    Tenant,
+}
+
+/// One admin API token, stored hashed (`switchyard secret` prints a token and its hash).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminToken {
+    /// A name for logs.
+    pub name: String,
+    /// `sha256:<hex>` of the token.
+    pub token_hash: String,
+    pub role: AdminRole,
+    /// The tenant of a `tenant` token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<String>,
+}
+
+/// Where the catalog is stored. Without `dir`, the catalog lives in this file and the admin
+/// API is read-only; with it, the catalog in this file only seeds an empty store and the
+/// API owns it from then on.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Retries, their budget, and passive ejection of failing connectors.
@@ -365,6 +446,9 @@ impl GatewayConfig {
         if let Some(http) = &self.listen.http {
             addr("listen.http", http);
         }
+        if !self.admin.listen.is_empty() {
+            addr("admin.listen", &self.admin.listen);
+        }
         if self.certificates.is_empty() {
             errors.push("certificates: at least one edge certificate is required".into());
         }
@@ -380,6 +464,23 @@ impl GatewayConfig {
         }
         if t.hello_timeout_ms == 0 {
             errors.push("tunnel.hello_timeout_ms: must be > 0".into());
+        }
+        if self.admin.tls_cert.is_some() != self.admin.tls_key.is_some() {
+            errors.push("admin: tls_cert and tls_key go together".into());
+        }
+        for (i, t) in self.admin.tokens.iter().enumerate() {
+            if let Err(e) = crate::catalog::secret::validate_hash(&t.token_hash) {
+                errors.push(format!("admin.tokens[{i}].token_hash: {e}"));
+            }
+            match (t.role, &t.tenant) {
+                (AdminRole::Tenant, None) => errors.push(format!(
+                    "admin.tokens[{i}].tenant: a tenant token names its tenant"
+                )),
+                (AdminRole::Admin | AdminRole::ReadOnly, Some(_)) => errors.push(format!(
+                    "admin.tokens[{i}].tenant: only a `tenant` token has a tenant"
+                )),
+                _ => {}
+            }
         }
         let r = &self.resilience;
         if r.max_attempts == 0 || r.max_attempts > 10 {
@@ -415,6 +516,8 @@ impl GatewayConfig {
     /// The catalog part of the file.
     pub fn catalog(&self) -> Catalog {
         Catalog {
+            tenants: self.tenants.clone(),
+            enrollment_tokens: Vec::new(),
             groups: self.groups.clone(),
             connectors: self.connectors.clone(),
             apps: self.apps.clone(),

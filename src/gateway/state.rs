@@ -8,8 +8,11 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
+use crate::catalog::store::{FileStore, StoreError, Stored};
+use crate::catalog::Catalog;
 use crate::config::gateway::{GatewayConfig, LimitsConfig, ResilienceConfig};
 use crate::metrics::{AppMetrics, Metrics};
+use crate::routing::CatalogError;
 use crate::routing::RoutingTable;
 use crate::tls::{CertStore, LoadedCert};
 use crate::tunnel::registry::Registry;
@@ -46,6 +49,12 @@ pub struct GatewayState {
     pub hello_timeout: Duration,
     pub config_path: Option<PathBuf>,
     pub last_reload: ArcSwap<ReloadStatus>,
+    /// The desired state and its version (the routing table in service compiles it).
+    pub desired: ArcSwap<Stored>,
+    /// Where API changes are persisted; `None`: the config file owns the catalog.
+    pub store: Option<FileStore>,
+    /// The admin tokens of the configuration in service.
+    pub admin_tokens: ArcSwap<Vec<crate::config::gateway::AdminToken>>,
     /// Serializes reloads (never taken on the request path).
     reload_lock: Mutex<()>,
     /// Old snapshots are handed here so their memory is freed off the request path.
@@ -60,8 +69,17 @@ pub struct Staged {
 
 /// Validates and loads everything a configuration needs; every error is returned.
 pub fn stage(cfg: &GatewayConfig, version: u64) -> Result<Staged, Vec<String>> {
+    stage_with(cfg, &cfg.catalog(), version)
+}
+
+/// Like [`stage`], with the catalog taken from elsewhere (the store).
+pub fn stage_with(
+    cfg: &GatewayConfig,
+    catalog: &Catalog,
+    version: u64,
+) -> Result<Staged, Vec<String>> {
     let mut errors: Vec<String> = cfg.validate();
-    let table = match RoutingTable::compile(&cfg.catalog(), version) {
+    let table = match RoutingTable::compile(catalog, version) {
         Ok(t) => Some(t),
         Err(es) => {
             errors.extend(es.into_iter().map(|e| e.to_string()));
@@ -90,6 +108,8 @@ impl GatewayState {
         cfg: &GatewayConfig,
         staged: Staged,
         config_path: Option<PathBuf>,
+        desired: Stored,
+        store: Option<FileStore>,
     ) -> Arc<GatewayState> {
         let metrics = Arc::new(Metrics::new());
         let (tx, rx) = std::sync::mpsc::channel::<Arc<Snapshot>>();
@@ -119,6 +139,9 @@ impl GatewayState {
                 errors: Vec::new(),
             }),
             reload_lock: Mutex::new(()),
+            desired: ArcSwap::from_pointee(desired),
+            store,
+            admin_tokens: ArcSwap::from_pointee(cfg.admin.tokens.clone()),
             retired: tx,
             metrics,
         };
@@ -136,10 +159,22 @@ impl GatewayState {
     /// error (the old configuration keeps serving).
     pub fn apply(&self, cfg: &GatewayConfig) -> Result<u64, Vec<String>> {
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
-        let version = self.snapshot.load().table.version() + 1;
-        match stage(cfg, version) {
+        // With a store, the API owns the catalog: a reload takes certificates and settings
+        // from the file and keeps the stored catalog.
+        let (catalog, version) = match &self.store {
+            Some(_) => {
+                let d = self.desired.load();
+                (d.catalog.clone(), d.version)
+            }
+            None => (cfg.catalog(), self.snapshot.load().table.version() + 1),
+        };
+        match stage_with(cfg, &catalog, version) {
             Ok(staged) => {
                 self.publish(staged);
+                self.admin_tokens.store(Arc::new(cfg.admin.tokens.clone()));
+                if self.store.is_none() {
+                    self.desired.store(Arc::new(Stored { version, catalog }));
+                }
                 self.metrics.reloads.inc();
                 self.last_reload.store(Arc::new(ReloadStatus {
                     at: Some(SystemTime::now()),
@@ -158,7 +193,7 @@ impl GatewayState {
                 self.last_reload.store(Arc::new(ReloadStatus {
                     at: Some(SystemTime::now()),
                     ok: false,
-                    version: version - 1,
+                    version: self.snapshot.load().table.version(),
                     errors: errors.clone(),
                 }));
                 Err(errors)
@@ -189,6 +224,44 @@ impl GatewayState {
                 Err(errors)
             }
         }
+    }
+
+    /// Changes the catalog through the API: `change` edits a copy; the result is validated
+    /// whole, persisted, and only then published. `expected` is the version the caller saw
+    /// (`If-Match`); a different current version is a conflict. Writers are serialized, so
+    /// none loses another's change.
+    pub fn update_catalog<T, E>(
+        &self,
+        expected: Option<u64>,
+        change: impl FnOnce(&mut Catalog) -> Result<T, E>,
+    ) -> Result<(u64, T), UpdateError<E>> {
+        let Some(store) = &self.store else {
+            return Err(UpdateError::ReadOnly);
+        };
+        let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.desired.load_full();
+        if let Some(v) = expected {
+            if v != current.version {
+                return Err(UpdateError::Conflict {
+                    current: current.version,
+                });
+            }
+        }
+        let mut catalog = current.catalog.clone();
+        let out = change(&mut catalog).map_err(UpdateError::Rejected)?;
+        let version = current.version + 1;
+        let table = RoutingTable::compile(&catalog, version).map_err(UpdateError::Invalid)?;
+        let stored = Stored { version, catalog };
+        store.save(&stored).map_err(UpdateError::Store)?;
+        let snapshot = make_snapshot(&self.metrics, table);
+        let old = self.snapshot.swap(Arc::new(snapshot));
+        self.desired.store(Arc::new(stored));
+        self.registry.on_table_swap(&self.snapshot.load().table);
+        self.metrics.table_version.set(version as i64);
+        self.metrics.table_swaps.inc();
+        let _ = self.retired.send(old);
+        tracing::info!(version, "catalog changed through the admin API");
+        Ok((version, out))
     }
 
     fn publish(&self, staged: Staged) {
@@ -236,4 +309,19 @@ fn spawn_reaper(rx: std::sync::mpsc::Receiver<Arc<Snapshot>>) {
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "could not start the table reaper; old tables are freed inline");
     }
+}
+
+/// Why an API change was not applied (nothing was changed).
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    #[error("the catalog is managed in the configuration file (no store configured)")]
+    ReadOnly,
+    #[error("the catalog changed meanwhile (now at version {current})")]
+    Conflict { current: u64 },
+    #[error("the change makes the catalog invalid")]
+    Invalid(Vec<CatalogError>),
+    #[error("{0}")]
+    Rejected(E),
+    #[error("{0}")]
+    Store(StoreError),
 }

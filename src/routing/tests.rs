@@ -14,6 +14,7 @@ use crate::catalog::{secret, AppSpec, ConnectorSpec, GroupSpec};
 
 pub(super) fn group(name: &str) -> GroupSpec {
     GroupSpec {
+        tenant: None,
         name: name.to_string(),
         balance: BalancePolicy::default(),
     }
@@ -21,6 +22,8 @@ pub(super) fn group(name: &str) -> GroupSpec {
 
 pub(super) fn connector(id: &str, group: &str) -> ConnectorSpec {
     ConnectorSpec {
+        tenant: None,
+        revoked: false,
         id: id.to_string(),
         group: group.to_string(),
         secret_hash: secret::hash(id),
@@ -29,6 +32,7 @@ pub(super) fn connector(id: &str, group: &str) -> ConnectorSpec {
 
 pub(super) fn app(name: &str, host: &str, prefix: Option<&str>) -> AppSpec {
     AppSpec {
+        tenant: None,
         name: name.to_string(),
         host: host.to_string(),
         path_prefix: prefix.map(str::to_string),
@@ -52,6 +56,7 @@ pub(super) fn base_catalog() -> Catalog {
             connector("west-1", "dc-west"),
         ],
         apps: Vec::new(),
+        ..Catalog::default()
     }
 }
 

@@ -85,7 +85,9 @@ pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
                 message,
             ))
         });
-        if let (true, Some(g), Ok(secret_digest)) = (ok, group, digest) {
+        // A revoked connector stays in the catalog (so it can be shown and deleted) but is
+        // unknown to the request path: its hello is refused and its tunnels close.
+        if let (true, Some(g), Ok(secret_digest), false) = (ok, group, digest, spec.revoked) {
             let entry: &mut GroupEntry = &mut groups[g];
             let id: Arc<str> = Arc::from(spec.id.as_str());
             entry.connectors.push(id.clone());

@@ -1,5 +1,12 @@
 //! The gateway's tunnel listener: TLS, the connector's hello, then an HTTP/2 client session
 //! on the connection (roles reversed), kept alive by PINGs and registered as a live tunnel.
+//!
+//! A hello carries either a secret (checked against the routing table) or an enrollment
+//! token: then the connector is registered in the catalog on the spot (group
+//! [`DEFAULT_GROUP`], created if missing) and its new secret goes back in the welcome. The
+//! token is checked against the catalog being changed, under the catalog's writer lock, so a
+//! token deleted meanwhile or two enrollments of one id never both succeed. Tokens are not
+//! used up: one token enrolls a whole fleet until it expires or is deleted.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -8,14 +15,28 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::catalog::secret;
-use crate::gateway::state::GatewayState;
+use crate::catalog::{secret, Catalog, ConnectorSpec, GroupSpec};
+use crate::gateway::state::{GatewayState, UpdateError};
 use crate::tunnel::protocol::{self, Hello, Welcome};
 use crate::tunnel::registry::Tunnel;
 
 /// HTTP/2 windows on the tunnel: large enough that one stream can fill a fast link.
 const STREAM_WINDOW: u32 = 1 << 20;
 const CONN_WINDOW: u32 = 16 << 20;
+
+/// The group enrolled connectors land in, for an operator to move them later.
+pub const DEFAULT_GROUP: &str = "default";
+
+/// Why a hello was refused: the `reason` label of `tunnel_auth_failures_total`, and the
+/// reason sent to the connector.
+type Refusal = (&'static str, String);
+
+/// A connector the hello authenticated (or enrolled).
+struct Admitted {
+    id: Arc<str>,
+    /// The new secret of a connector that just enrolled, for the welcome.
+    secret: Option<String>,
+}
 
 /// Accepts connectors until the task is dropped.
 pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewayState>) {
@@ -43,7 +64,7 @@ async fn handle(
     sock: TcpStream,
     remote: SocketAddr,
     tls: TlsAcceptor,
-    state: &GatewayState,
+    state: &Arc<GatewayState>,
 ) -> Result<(), String> {
     let _ = sock.set_nodelay(true);
     let hello_deadline = state.hello_timeout;
@@ -72,31 +93,8 @@ async fn handle(
             }
         };
 
-    let snapshot = state.table();
-    let verdict = if hello.proto != protocol::PROTOCOL_VERSION {
-        Err((
-            "protocol",
-            format!(
-                "unsupported protocol version {} (gateway speaks {})",
-                hello.proto,
-                protocol::PROTOCOL_VERSION
-            ),
-        ))
-    } else {
-        match snapshot.table.connector(&hello.id) {
-            None => Err((
-                "unknown_connector",
-                format!("unknown connector \"{}\"", hello.id),
-            )),
-            Some(entry) if !secret::verify(&hello.secret, &entry.secret_digest) => Err((
-                "bad_secret",
-                format!("wrong secret for connector \"{}\"", hello.id),
-            )),
-            Some(entry) => Ok(entry.id.clone()),
-        }
-    };
-    let connector = match verdict {
-        Ok(id) => id,
+    let connector = match admit(&hello, state).await {
+        Ok(admitted) => admitted,
         Err((label, reason)) => {
             state
                 .metrics
@@ -110,6 +108,7 @@ async fn handle(
                     ok: false,
                     reason: Some(reason.clone()),
                     ping_interval_ms: 0,
+                    secret: None,
                 },
             )
             .await;
@@ -122,10 +121,12 @@ async fn handle(
             ok: true,
             reason: None,
             ping_interval_ms: state.ping_interval.as_millis() as u64,
+            secret: connector.secret,
         },
     )
     .await
     .map_err(|e| format!("welcome not sent: {e}"))?;
+    let connector = connector.id;
 
     let (send, mut conn) = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
@@ -140,7 +141,7 @@ async fn handle(
 
     let tunnel = Arc::new(Tunnel::new(
         state.registry.next_tunnel_id(),
-        connector.clone(),
+        Arc::clone(&connector),
         remote,
         hello.version.clone(),
         send,
@@ -181,4 +182,246 @@ async fn handle(
         .inc();
     tracing::info!(%remote, connector = %connector, tunnel = tunnel.id, reason = %cause.1, "tunnel down");
     Ok(())
+}
+
+/// Checks a hello: its protocol version, then its secret, or its enrollment token.
+async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Refusal> {
+    if hello.proto != protocol::PROTOCOL_VERSION {
+        return Err((
+            "protocol",
+            format!(
+                "unsupported protocol version {} (gateway speaks {})",
+                hello.proto,
+                protocol::PROTOCOL_VERSION
+            ),
+        ));
+    }
+    if let Some(token) = &hello.enroll {
+        return enroll(state, &hello.id, token).await;
+    }
+    let snapshot = state.table();
+    match snapshot.table.connector(&hello.id) {
+        None => Err((
+            "unknown_connector",
+            format!("unknown connector \"{}\"", hello.id),
+        )),
+        Some(entry) if !secret::verify(&hello.secret, &entry.secret_digest) => Err((
+            "bad_secret",
+            format!("wrong secret for connector \"{}\"", hello.id),
+        )),
+        Some(entry) => Ok(Admitted {
+            id: entry.id.clone(),
+            secret: None,
+        }),
+    }
+}
+
+/// Registers connector `id` with a fresh secret through the catalog store (validated,
+/// persisted and published before the welcome is sent).
+async fn enroll(state: &Arc<GatewayState>, id: &str, token: &str) -> Result<Admitted, Refusal> {
+    let new_secret = secret::generate();
+    let secret_hash = secret::hash(&new_secret);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (writer, owned_id, token) = (Arc::clone(state), id.to_owned(), token.to_owned());
+    // The store writes and fsyncs a file: keep that off the runtime's worker threads.
+    let updated = tokio::task::spawn_blocking(move || {
+        writer.update_catalog(None, |catalog| {
+            register(catalog, &owned_id, &token, secret_hash, now)
+        })
+    })
+    .await
+    .map_err(|e| unavailable(id, e.to_string()))?;
+    let (version, token_id) = match updated {
+        Ok(done) => done,
+        Err(UpdateError::ReadOnly) => {
+            return Err((
+                "enrollment_unavailable",
+                "enrollment needs a catalog store on the gateway".to_owned(),
+            ))
+        }
+        Err(UpdateError::Rejected(refusal)) => return Err(refusal),
+        Err(UpdateError::Invalid(errors)) => {
+            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            return Err((
+                "bad_enrollment",
+                format!(
+                    "enrolling connector \"{id}\" would make the catalog invalid: {}",
+                    errors.join("; ")
+                ),
+            ));
+        }
+        Err(e @ (UpdateError::Store(_) | UpdateError::Conflict { .. })) => {
+            return Err(unavailable(id, e.to_string()))
+        }
+    };
+    tracing::info!(
+        connector = %id, group = DEFAULT_GROUP, token = %token_id, version,
+        "connector enrolled"
+    );
+    // The change is published before update_catalog returns; only a concurrent removal
+    // could take the connector away again.
+    match state.table().table.connector(id) {
+        Some(entry) => Ok(Admitted {
+            id: entry.id.clone(),
+            secret: Some(new_secret),
+        }),
+        None => Err((
+            "unknown_connector",
+            format!("connector \"{id}\" was removed right after it enrolled"),
+        )),
+    }
+}
+
+/// A gateway-side failure: the details stay in the gateway's log.
+fn unavailable(id: &str, detail: String) -> Refusal {
+    tracing::error!(connector = %id, error = %detail, "enrollment not stored");
+    (
+        "enrollment_unavailable",
+        "the gateway could not store the enrollment; try again later".to_owned(),
+    )
+}
+
+/// The catalog change of one enrollment: a live token that `token` hashes to, an id not in
+/// the catalog yet (a revoked one included), then the connector in [`DEFAULT_GROUP`] (the
+/// group is created for the token's tenant if missing). Returns the token's id, for the log.
+fn register(
+    catalog: &mut Catalog,
+    id: &str,
+    token: &str,
+    secret_hash: String,
+    now: u64,
+) -> Result<String, Refusal> {
+    let matching: Vec<_> = catalog
+        .enrollment_tokens
+        .iter()
+        .filter(|t| secret::validate_hash(&t.token_hash).is_ok_and(|d| secret::verify(token, &d)))
+        .collect();
+    let Some(spec) = matching.iter().find(|t| t.expires_at > now) else {
+        let reason = if matching.is_empty() {
+            "unknown enrollment token"
+        } else {
+            "the enrollment token has expired"
+        };
+        return Err(("bad_enrollment", reason.to_owned()));
+    };
+    let (token_id, tenant) = (spec.id.clone(), spec.tenant.clone());
+    if catalog.connectors.iter().any(|c| c.id == id) {
+        return Err((
+            "already_registered",
+            format!("connector \"{id}\" is already registered; use its secret"),
+        ));
+    }
+    match catalog.groups.iter().find(|g| g.name == DEFAULT_GROUP) {
+        Some(group) if group.tenant != tenant => {
+            return Err((
+                "bad_enrollment",
+                format!(
+                    "group \"{DEFAULT_GROUP}\" belongs to another tenant than this \
+                     enrollment token's"
+                ),
+            ))
+        }
+        Some(_) => {}
+        None => catalog.groups.push(GroupSpec {
+            name: DEFAULT_GROUP.to_owned(),
+            balance: Default::default(),
+            tenant: tenant.clone(),
+        }),
+    }
+    catalog.connectors.push(ConnectorSpec {
+        id: id.to_owned(),
+        group: DEFAULT_GROUP.to_owned(),
+        secret_hash,
+        tenant,
+        revoked: false,
+    });
+    Ok(token_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{EnrollmentSpec, TenantSpec};
+
+    const NOW: u64 = 1_000_000;
+
+    fn token(id: &str, token: &str, tenant: Option<&str>, expires_at: u64) -> EnrollmentSpec {
+        EnrollmentSpec {
+            id: id.into(),
+            token_hash: secret::hash(token),
+            tenant: tenant.map(str::to_owned),
+            expires_at,
+        }
+    }
+
+    fn catalog() -> Catalog {
+        Catalog {
+            tenants: vec![TenantSpec {
+                name: "acme".into(),
+            }],
+            enrollment_tokens: vec![
+                token("fleet", "t-fleet", None, NOW + 60),
+                token("old", "t-old", None, NOW),
+                token("acme", "t-acme", Some("acme"), NOW + 60),
+            ],
+            ..Catalog::default()
+        }
+    }
+
+    #[test]
+    fn enrollment_adds_the_connector_and_the_default_group() {
+        let mut c = catalog();
+        let used = register(&mut c, "azure-1", "t-fleet", "sha256:h".into(), NOW).expect("ok");
+        assert_eq!(used, "fleet");
+        assert_eq!(c.groups.len(), 1);
+        assert_eq!((c.groups[0].name.as_str(), &c.groups[0].tenant), ("default", &None));
+        let added = &c.connectors[0];
+        assert_eq!((added.id.as_str(), added.group.as_str()), ("azure-1", "default"));
+        assert_eq!((added.secret_hash.as_str(), added.revoked), ("sha256:h", false));
+        // The same token enrolls the next connector into the existing group.
+        register(&mut c, "azure-2", "t-fleet", "sha256:i".into(), NOW).expect("ok");
+        assert_eq!((c.groups.len(), c.connectors.len()), (1, 2));
+        assert_eq!(c.enrollment_tokens.len(), 3, "tokens are not used up");
+    }
+
+    #[test]
+    fn the_tokens_tenant_owns_the_connector_and_a_new_group() {
+        let mut c = catalog();
+        register(&mut c, "acme-1", "t-acme", "sha256:h".into(), NOW).expect("ok");
+        assert_eq!(c.groups[0].tenant.as_deref(), Some("acme"));
+        assert_eq!(c.connectors[0].tenant.as_deref(), Some("acme"));
+        // The operator's token cannot put a connector into acme's default group.
+        let err = register(&mut c, "op-1", "t-fleet", "sha256:h".into(), NOW).expect_err("tenant");
+        assert_eq!(err.0, "bad_enrollment");
+        assert!(err.1.contains("another tenant"), "{}", err.1);
+    }
+
+    #[test]
+    fn bad_tokens_and_known_ids_are_refused_without_a_change() {
+        let before = {
+            let mut c = catalog();
+            c.connectors.push(ConnectorSpec {
+                id: "taken".into(),
+                group: "g".into(),
+                secret_hash: "sha256:x".into(),
+                tenant: None,
+                revoked: true,
+            });
+            c
+        };
+        let cases = [
+            ("new-1", "nope", "bad_enrollment", "unknown enrollment token"),
+            ("new-1", "t-old", "bad_enrollment", "expired"),
+            ("taken", "t-fleet", "already_registered", "already registered; use its secret"),
+        ];
+        for (id, tok, label, reason) in cases {
+            let mut c = before.clone();
+            let err = register(&mut c, id, tok, "sha256:h".into(), NOW).expect_err(tok);
+            assert_eq!(err.0, label, "{tok}");
+            assert!(err.1.contains(reason), "{tok}: {}", err.1);
+            assert_eq!(c, before, "{tok}: catalog changed");
+        }
+    }
 }

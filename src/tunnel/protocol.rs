@@ -3,6 +3,9 @@
 //! 1. The connector dials TCP + TLS to the gateway's tunnel listener.
 //! 2. It sends a [`Hello`] frame (u16 big-endian length + JSON); the gateway answers with a
 //!    [`Welcome`] frame. A refusal carries a reason and the gateway closes the connection.
+//!    A connector without a secret yet sends an enrollment token instead ([`Hello::enroll`]):
+//!    the gateway registers it in the `default` group and returns its new secret in
+//!    [`Welcome::secret`]; the tunnel then goes on like any authenticated one.
 //! 3. HTTP/2 runs on the same TLS stream with roles reversed: the gateway is the h2 client,
 //!    the connector the h2 server. One user request is one h2 stream.
 //!
@@ -56,9 +59,16 @@ pub mod error_code {
 pub struct Hello {
     pub proto: u32,
     pub id: String,
+    /// The connector's secret; empty (and ignored) when [`enroll`](Hello::enroll) is set.
+    /// Always sent, so that a gateway without enrollment support refuses the hello with a
+    /// reason instead of failing to parse it.
+    #[serde(default)]
     pub secret: String,
     /// The connector's software version, for the operator.
     pub version: String,
+    /// An enrollment token: register this (new) connector id and send back its secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enroll: Option<String>,
 }
 
 /// The gateway's answer to a [`Hello`].
@@ -71,6 +81,10 @@ pub struct Welcome {
     /// Keep-alive ping interval the gateway uses, in milliseconds.
     #[serde(default)]
     pub ping_interval_ms: u64,
+    /// The secret of a connector that just enrolled (only on an accepted enrollment): the
+    /// connector stores it and authenticates with it from then on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
 }
 
 /// Errors while exchanging the hello frames.
@@ -131,13 +145,41 @@ mod tests {
             id: "east-1".into(),
             secret: "s".into(),
             version: "0.1.0".into(),
+            enroll: None,
         };
         write_frame(&mut a, &hello).await.expect("write");
         let got: Hello = read_frame(&mut b).await.expect("read");
         assert_eq!(got.id, "east-1");
+        assert_eq!(got.enroll, None);
 
         a.write_all(&u16::MAX.to_be_bytes()).await.expect("write");
         let err = read_frame::<_, Hello>(&mut b).await.expect_err("too large");
         assert!(matches!(err, FrameError::TooLarge(_)));
+    }
+
+    #[test]
+    fn enrollment_fields_are_optional_both_ways() {
+        // Frames of a peer that knows nothing of enrollment still parse...
+        let old_hello = r#"{"proto":1,"id":"east-1","secret":"s","version":"0.1.0"}"#;
+        let hello: Hello = serde_json::from_str(old_hello).expect("old hello");
+        assert_eq!(hello.enroll, None);
+        let old_welcome = r#"{"ok":true,"ping_interval_ms":1000}"#;
+        let welcome: Welcome = serde_json::from_str(old_welcome).expect("old welcome");
+        assert_eq!(welcome.secret, None);
+        // ...and frames without enrollment look exactly as before.
+        let text = serde_json::to_string(&hello).expect("json");
+        assert!(!text.contains("enroll"), "{text}");
+        let text = serde_json::to_string(&welcome).expect("json");
+        assert!(!text.contains("secret"), "{text}");
+
+        let enrolling = Hello {
+            secret: String::new(),
+            enroll: Some("tok".into()),
+            ..hello
+        };
+        let text = serde_json::to_string(&enrolling).expect("json");
+        assert!(text.contains(r#""secret":"""#), "{text}");
+        let back: Hello = serde_json::from_str(&text).expect("parse");
+        assert_eq!(back.enroll.as_deref(), Some("tok"));
     }
 }

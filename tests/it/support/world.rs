@@ -57,6 +57,7 @@ pub struct Spec {
 impl Spec {
     pub fn group(mut self, name: &str) -> Spec {
         self.groups.push(GroupSpec {
+            tenant: None,
             name: name.into(),
             balance: BalancePolicy::P2c,
         });
@@ -64,6 +65,7 @@ impl Spec {
     }
     pub fn group_rr(mut self, name: &str) -> Spec {
         self.groups.push(GroupSpec {
+            tenant: None,
             name: name.into(),
             balance: BalancePolicy::RoundRobin,
         });
@@ -85,6 +87,7 @@ impl Spec {
 
 pub fn app(name: &str, host: &str, prefix: Option<&str>, url: &str, groups: &[&str]) -> AppSpec {
     AppSpec {
+        tenant: None,
         name: name.into(),
         host: host.into(),
         path_prefix: prefix.map(str::to_string),
@@ -141,6 +144,8 @@ impl World {
             .connectors
             .iter()
             .map(|(id, g)| ConnectorSpec {
+                tenant: None,
+                revoked: false,
                 id: id.clone(),
                 group: g.clone(),
                 secret_hash: secret::hash(&secrets[id]),

@@ -1,0 +1,219 @@
+//! `switchyard ctl`: the admin CLI, a client of the gateway's admin API (`/api/v1`).
+//!
+//! The command line (`CtlArgs`) → one HTTP call through [`client::Client`] → the reply as a
+//! table ([`view`], [`table`]) or, with `--json`, the raw body. Every failure ends in one
+//! exit code a script can trust ([`client::CtlError::exit_code`]).
+
+pub mod client;
+mod commands;
+pub mod table;
+mod view;
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+pub use client::{exit_for_status, CtlError};
+
+/// Where `--url` points when neither it nor `SWITCHYARD_URL` is set.
+pub const DEFAULT_URL: &str = "http://127.0.0.1:9901";
+
+/// Exit codes (also in `--help` and the README).
+pub mod exit {
+    /// The command succeeded.
+    pub const OK: i32 = 0;
+    /// The server could not be reached (connection, TLS, time-out) or a local file failed.
+    pub const UNREACHABLE: i32 = 1;
+    /// Usage error, or the server rejected the request as invalid or conflicting
+    /// (400, 409, 412, 413, 415).
+    pub const REJECTED: i32 = 2;
+    /// Missing, wrong or insufficient token (401, 403).
+    pub const UNAUTHORIZED: i32 = 3;
+    /// The object does not exist (404).
+    pub const NOT_FOUND: i32 = 4;
+    /// The server failed (5xx).
+    pub const SERVER: i32 = 5;
+}
+
+const LONG_ABOUT: &str = "\
+Manage a running gateway through its admin API: groups, connectors, apps, enrollment tokens.
+
+The server is --url (else $SWITCHYARD_URL, else http://127.0.0.1:9901); the bearer token is
+--token (else $SWITCHYARD_TOKEN). Output is a table; --json prints the response body as the
+server sent it. Errors go to stderr as `error: <message>`, followed by one `  <field>: <message>`
+line per invalid field.
+
+Exit codes:
+  0  success
+  1  the server cannot be reached (connection refused, TLS, time-out) or a local file failed
+  2  usage error, or the request was rejected as invalid or conflicting (400, 409, 412, 413, 415)
+  3  unauthorized or forbidden: missing, wrong or insufficient token (401, 403)
+  4  not found (404)
+  5  server error (5xx)";
+
+/// `switchyard ctl [OPTIONS] <COMMAND>`.
+#[derive(Debug, Args)]
+#[command(long_about = LONG_ABOUT)]
+pub struct CtlArgs {
+    /// Admin API address [env: SWITCHYARD_URL] [default: http://127.0.0.1:9901].
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
+    /// Bearer token [env: SWITCHYARD_TOKEN].
+    #[arg(long, global = true, value_name = "TOKEN")]
+    pub token: Option<String>,
+    /// Print the response body as JSON instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// CA (PEM) that signed the admin API's certificate, for https URLs (default: public roots).
+    #[arg(long, global = true, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+    /// Writes only: apply the change only if the catalog is still at this version (the
+    /// `ETag` of a read; `show` prints it). Otherwise the server refuses with 412 (exit 2).
+    #[arg(long, global = true, value_name = "VERSION")]
+    pub if_match: Option<String>,
+    #[command(subcommand)]
+    pub command: CtlCommand,
+}
+
+/// What to manage.
+#[derive(Debug, Subcommand)]
+pub enum CtlCommand {
+    /// Gateway version, app count, live connectors per group, last reload, store.
+    Status,
+    /// Connector groups.
+    #[command(subcommand)]
+    Groups(GroupsCmd),
+    /// Connectors (the agents inside private networks).
+    #[command(subcommand)]
+    Connectors(ConnectorsCmd),
+    /// Published apps.
+    #[command(subcommand)]
+    Apps(AppsCmd),
+    /// One-time enrollment tokens for new connectors.
+    #[command(subcommand)]
+    Enroll(EnrollCmd),
+}
+
+/// `ctl groups …`.
+#[derive(Debug, Subcommand)]
+pub enum GroupsCmd {
+    /// Every group with its connectors and apps.
+    List,
+    /// One group.
+    Show { name: String },
+    /// A new, empty group.
+    Create {
+        name: String,
+        /// How the group spreads requests over its live connectors.
+        #[arg(long, value_parser = ["p2c", "round_robin"])]
+        balance: Option<String>,
+        /// The tenant the group belongs to.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Renames a group; apps and connectors follow.
+    Rename { old: String, new: String },
+    /// Deletes a group (refused while apps or connectors use it, unless --move-to).
+    Delete {
+        name: String,
+        /// Move the group's connectors and app references to this group first.
+        #[arg(long, value_name = "GROUP")]
+        move_to: Option<String>,
+    },
+}
+
+/// `ctl connectors …`.
+#[derive(Debug, Subcommand)]
+pub enum ConnectorsCmd {
+    /// Every connector with its live state.
+    List,
+    /// One connector.
+    Show { id: String },
+    /// Registers a connector and prints its secret (shown only this once).
+    Create {
+        id: String,
+        group: String,
+        /// The tenant the connector belongs to.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Moves a connector to another group.
+    Move { id: String, group: String },
+    /// Revokes a connector: its tunnels are closed and its secret refused from now on.
+    Revoke { id: String },
+    /// Deletes a connector.
+    Delete { id: String },
+}
+
+/// `ctl apps …`.
+#[derive(Debug, Subcommand)]
+pub enum AppsCmd {
+    /// Every app.
+    List,
+    /// One app.
+    Show { name: String },
+    /// Publishes an app.
+    Create {
+        name: String,
+        /// External host: `wiki.example.com` or `*.apps.example.com`.
+        #[arg(long)]
+        host: String,
+        /// Internal URL the connector forwards to (`http://` or `https://`).
+        #[arg(long)]
+        url: String,
+        /// Ordered group chain (comma separated): the first group with a live connector serves.
+        #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
+        groups: Vec<String>,
+        /// Only requests under this path (segment boundaries).
+        #[arg(long, value_name = "P")]
+        path_prefix: Option<String>,
+        /// Send the external Host header to the origin.
+        #[arg(long)]
+        preserve_host: bool,
+        /// Seconds to wait for the origin's response headers.
+        #[arg(long, value_name = "SECS")]
+        timeout: Option<u64>,
+        /// The tenant the app belongs to.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
+    /// Replaces an app's group chain (G1,G2 or G1 G2, in order).
+    Assign {
+        name: String,
+        #[arg(value_delimiter = ',', required = true, num_args = 1.., value_name = "GROUP")]
+        groups: Vec<String>,
+    },
+    /// Unpublishes an app.
+    Delete { name: String },
+}
+
+/// `ctl enroll …`.
+#[derive(Debug, Subcommand)]
+pub enum EnrollCmd {
+    /// Creates a one-time token with which a new connector registers itself.
+    Create {
+        /// The tenant the enrolled connector will belong to.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Lifetime of the token in seconds.
+        #[arg(long, value_name = "SECS")]
+        ttl: Option<u64>,
+    },
+    /// Unused, unexpired tokens (never the token itself).
+    List,
+    /// Deletes a token.
+    Delete { id: String },
+}
+
+/// Runs one `ctl` command; returns the process exit code (see [`exit`]).
+pub fn run(args: CtlArgs) -> i32 {
+    match commands::execute(args) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            for line in e.report() {
+                eprintln!("{line}");
+            }
+            e.exit_code()
+        }
+    }
+}
