@@ -5,11 +5,14 @@
 //! [`origin`] (pooled client) → `relay` (answer streamed back under flow control).
 //!
 //! Each gateway gets `tunnels_per_gateway` slots, each kept connected by its own dial loop
-//! (`dial`), which also replaces its tunnel when the gateway asks for a reconnect.
+//! (`dial`), which also replaces its tunnel when the gateway asks for a reconnect. A
+//! connector configured with an enrollment token and no stored secret yet registers itself
+//! on its first accepted hello (`enroll`).
 
 pub mod allow;
 mod body;
 mod dial;
+mod enroll;
 pub mod origin;
 mod relay;
 pub mod serve;
@@ -27,6 +30,7 @@ pub use allow::{AllowList, Decision};
 
 use crate::config::connector::{server_name, split_host_port, ConnectorConfig};
 use dial::{dial_loop, Agent, Slot};
+use enroll::Credentials;
 use origin::Origins;
 use serve::Forwarder;
 
@@ -39,6 +43,15 @@ pub enum ConnectorError {
     /// The secret file could not be read.
     #[error("cannot read secret file {}: {source}", path.display())]
     Secret {
+        /// The file named by `secret_file`.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The connector is to enroll, but the secret file it would store its secret in cannot
+    /// be written.
+    #[error("cannot write secret file {} (needed to enroll): {source}", path.display())]
+    SecretWrite {
         /// The file named by `secret_file`.
         path: PathBuf,
         /// The I/O error.
@@ -62,7 +75,7 @@ pub struct ConnectorHandle {
 pub async fn run_connector(cfg: ConnectorConfig) -> Result<ConnectorHandle, ConnectorError> {
     cfg.validate().map_err(ConnectorError::Config)?;
     let allow = AllowList::parse(&cfg.allow).map_err(ConnectorError::Config)?;
-    let secret = read_secret(&cfg).await?;
+    let credentials = Credentials::load(&cfg).await?;
     let gateway_tls = crate::tls::client_config(cfg.ca_file.as_deref())
         .map_err(|e| ConnectorError::Tls(e.to_string()))?;
     let origins = Origins::new(
@@ -91,7 +104,7 @@ pub async fn run_connector(cfg: ConnectorConfig) -> Result<ConnectorHandle, Conn
 
     let agent = Arc::new(Agent {
         id: cfg.id.clone(),
-        secret,
+        credentials,
         tls: TlsConnector::from(Arc::new(gateway_tls)),
         forwarder: Arc::new(Forwarder::new(origins)),
         tunnels: watch::Sender::new(0),
@@ -113,24 +126,6 @@ pub async fn run_connector(cfg: ConnectorConfig) -> Result<ConnectorHandle, Conn
     })
 }
 
-async fn read_secret(cfg: &ConnectorConfig) -> Result<String, ConnectorError> {
-    let Some(path) = &cfg.secret_file else {
-        return Ok(cfg.secret.clone().unwrap_or_default());
-    };
-    let text = tokio::fs::read_to_string(path)
-        .await
-        .map_err(|source| ConnectorError::Secret {
-            path: path.clone(),
-            source,
-        })?;
-    let secret = text.trim();
-    if secret.is_empty() {
-        let error = format!("secret_file: \"{}\" is empty", path.display());
-        return Err(ConnectorError::Config(vec![error]));
-    }
-    Ok(secret.to_owned())
-}
-
 impl ConnectorHandle {
     /// The connector's id.
     pub fn id(&self) -> &str {
@@ -147,6 +142,11 @@ impl ConnectorHandle {
         let mut tunnels = self.agent.tunnels.subscribe();
         let reached = tokio::time::timeout(timeout, tunnels.wait_for(|up| *up >= n)).await;
         matches!(reached, Ok(Ok(_)))
+    }
+
+    /// False while the connector waits to enroll (it has no secret yet).
+    pub fn enrolled(&self) -> bool {
+        !self.agent.credentials.enrolling()
     }
 
     /// Refusals (`Welcome { ok: false }`) received so far.

@@ -35,7 +35,8 @@ pub mod exit {
     pub const SERVER: i32 = 5;
 }
 
-const LONG_ABOUT: &str = "\
+/// The `ctl --help` text: where to connect, output, exit codes.
+pub const LONG_ABOUT: &str = "\
 Manage a running gateway through its admin API: groups, connectors, apps, enrollment tokens.
 
 The server is --url (else $SWITCHYARD_URL, else http://127.0.0.1:9901); the bearer token is
@@ -53,10 +54,11 @@ Exit codes:
 
 /// `switchyard ctl [OPTIONS] <COMMAND>`.
 #[derive(Debug, Args)]
-#[command(long_about = LONG_ABOUT)]
 pub struct CtlArgs {
-    /// Admin API address [env: SWITCHYARD_URL] [default: http://127.0.0.1:9901].
-    #[arg(long, global = true, value_name = "URL")]
+    // Not global, unlike the others: after `apps create`, `--url` is the app's internal URL.
+    /// Admin API address, given before the command [env: SWITCHYARD_URL]
+    /// [default: http://127.0.0.1:9901].
+    #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// Bearer token [env: SWITCHYARD_TOKEN].
     #[arg(long, global = true, value_name = "TOKEN")]
@@ -170,9 +172,9 @@ pub enum AppsCmd {
         /// Send the external Host header to the origin.
         #[arg(long)]
         preserve_host: bool,
-        /// Seconds to wait for the origin's response headers.
+        /// Seconds to wait for the origin's response headers (fractions allowed: 2.5).
         #[arg(long, value_name = "SECS")]
-        timeout: Option<u64>,
+        timeout: Option<f64>,
         /// The tenant the app belongs to.
         #[arg(long)]
         tenant: Option<String>,

@@ -56,6 +56,8 @@ pub struct GatewayHandle {
     pub http_addr: Option<SocketAddr>,
     pub tunnel_addr: SocketAddr,
     pub metrics_addr: SocketAddr,
+    /// The admin API listener (`None` when `admin.listen` is empty).
+    pub admin_addr: Option<SocketAddr>,
     pub state: Arc<GatewayState>,
     stop: tokio::sync::watch::Sender<Option<StopKind>>,
     server: Option<std::thread::JoinHandle<()>>,
@@ -271,6 +273,31 @@ pub fn run_gateway(
     let metrics_addr = metrics_listener
         .local_addr()
         .map_err(|e| GatewayError::Start(e.to_string()))?;
+    let admin = match cfg.admin.listen.as_str() {
+        "" => None,
+        addr => {
+            let tls = match (&cfg.admin.tls_cert, &cfg.admin.tls_key) {
+                (Some(cert), Some(key)) => {
+                    let pair = crate::tls::load_cert_pair(&cfg.resolve(cert), &cfg.resolve(key))
+                        .map_err(|e| GatewayError::Invalid(vec![format!("admin TLS: {e}")]))?;
+                    Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+                        crate::tls::server_config(&pair, &[b"h2", b"http/1.1"]),
+                    )))
+                }
+                _ => None,
+            };
+            let listener = bind_std("admin listener", addr)?;
+            let bound = listener
+                .local_addr()
+                .map_err(|e| GatewayError::Start(e.to_string()))?;
+            let opts = crate::admin::AdminOptions {
+                tls,
+                max_body_bytes: cfg.admin.max_body_bytes,
+            };
+            Some((listener, bound, opts))
+        }
+    };
+    let admin_addr = admin.as_ref().map(|(_, a, _)| *a);
 
     let state = GatewayState::new(&cfg, staged, opts.config_path.clone(), desired, store);
     let tunnel_acceptor = {
@@ -291,6 +318,17 @@ pub fn run_gateway(
             }
         });
     }
+    let admin_task = admin.map(|(listener, _, admin_opts)| {
+        let state = state.clone();
+        control
+            .spawn(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(l) => crate::admin::serve(l, admin_opts, state).await,
+                    Err(e) => tracing::error!(error = %e, "admin listener"),
+                }
+            })
+            .abort_handle()
+    });
     if let Some(path) = &opts.config_path {
         if cfg.runtime.watch_interval_ms > 0 {
             control.spawn(watch::watch_file(
@@ -312,6 +350,7 @@ pub fn run_gateway(
         let handover = Handover {
             control: control.handle().clone(),
             tunnel_acceptor: tunnel_acceptor.abort_handle(),
+            admin: admin_task,
         };
         std::thread::Builder::new()
             .name("switchyard-edge".into())
@@ -336,6 +375,7 @@ pub fn run_gateway(
         http_addr,
         tunnel_addr,
         metrics_addr,
+        admin_addr,
         state,
         stop,
         server: Some(server),
@@ -356,6 +396,7 @@ pub fn run_gateway(
         https = %https_addr,
         tunnel = %tunnel_addr,
         metrics = %crate::metrics::describe(&metrics_addr),
+        admin = %admin_addr.map_or_else(|| "off".to_string(), |a| a.to_string()),
         "gateway ready"
     );
     Ok(handle)
@@ -365,6 +406,7 @@ pub fn run_gateway(
 struct Handover {
     control: tokio::runtime::Handle,
     tunnel_acceptor: tokio::task::AbortHandle,
+    admin: Option<tokio::task::AbortHandle>,
 }
 
 impl Handover {
@@ -380,6 +422,13 @@ impl Handover {
         self.control.spawn(async move {
             loop {
                 match phases.recv().await {
+                    Ok(ExecutionPhase::GracefulUpgradeTransferringFds) => {
+                        // The new process loaded the catalog store before asking for the
+                        // sockets: a write accepted here from now on would be lost to it.
+                        if let Some(admin) = &self.admin {
+                            admin.abort();
+                        }
+                    }
                     Ok(ExecutionPhase::GracefulUpgradeCloseTimeout) => {
                         self.tunnel_acceptor.abort();
                         let n = state.registry.request_reconnect_all();

@@ -5,6 +5,7 @@
 //! `balance` → `tunnel` → connector agent → origin.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod balance;
 pub mod catalog;
 pub mod config;

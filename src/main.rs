@@ -55,6 +55,7 @@ enum Command {
     /// Generate a connector secret and print it with the hash to put in the gateway config.
     Secret,
     /// Manage a running gateway through its admin API (groups, connectors, apps, enrollment).
+    #[command(long_about = switchyard::ctl::LONG_ABOUT)]
     Ctl(switchyard::ctl::CtlArgs),
 }
 

@@ -50,9 +50,13 @@ impl Caller {
     }
 }
 
-/// Finds the token of `Authorization: Bearer <token>`. Every configured token is checked
-/// (no early exit), each in constant time.
-pub fn authenticate(headers: &HeaderMap, tokens: &[AdminToken]) -> Result<Caller, ApiError> {
+/// Finds the token of `Authorization: Bearer <token>`; returns the caller and the token's
+/// name (for the audit log). Every configured token is checked (no early exit), each in
+/// constant time.
+pub fn authenticate(
+    headers: &HeaderMap,
+    tokens: &[AdminToken],
+) -> Result<(Caller, String), ApiError> {
     let presented = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -72,14 +76,15 @@ pub fn authenticate(headers: &HeaderMap, tokens: &[AdminToken]) -> Result<Caller
         }
     }
     let token = found.ok_or(ApiError::Unauthorized)?;
-    Ok(match (token.role, &token.tenant) {
+    let caller = match (token.role, &token.tenant) {
         (AdminRole::Admin, _) => Caller::Admin,
         (AdminRole::ReadOnly, _) => Caller::ReadOnly,
         (AdminRole::Tenant, Some(t)) => Caller::Tenant(t.clone()),
         // Configuration validation refuses a tenant token without a tenant; never grant
         // more than asked if one slips through.
         (AdminRole::Tenant, None) => return Err(ApiError::Unauthorized),
-    })
+    };
+    Ok((caller, token.name.clone()))
 }
 
 #[cfg(test)]
@@ -113,17 +118,22 @@ mod tests {
         ];
         assert_eq!(
             authenticate(&bearer("Bearer admin-secret"), &tokens),
-            Ok(Caller::Admin)
+            Ok((Caller::Admin, "a".to_string()))
         );
         assert_eq!(
-            authenticate(&bearer("bearer ro-secret"), &tokens),
+            authenticate(&bearer("bearer ro-secret"), &tokens).map(|a| a.0),
             Ok(Caller::ReadOnly)
         );
         assert_eq!(
-            authenticate(&bearer("Bearer t-secret"), &tokens),
+            authenticate(&bearer("Bearer t-secret"), &tokens).map(|a| a.0),
             Ok(Caller::Tenant("acme".into()))
         );
-        for bad in ["Bearer nope", "Basic admin-secret", "Bearer ", "admin-secret"] {
+        for bad in [
+            "Bearer nope",
+            "Basic admin-secret",
+            "Bearer ",
+            "admin-secret",
+        ] {
             assert_eq!(
                 authenticate(&bearer(bad), &tokens),
                 Err(ApiError::Unauthorized),

@@ -102,7 +102,9 @@ pub enum ApiError {
         field: Option<String>,
         details: Vec<Detail>,
     },
-    #[error("the catalog is managed in the configuration file (no [store] dir): the API is read-only")]
+    #[error(
+        "the catalog is managed in the configuration file (no [store] dir): the API is read-only"
+    )]
     ReadOnly,
     #[error("{0}")]
     Internal(String),
@@ -157,6 +159,40 @@ impl ApiError {
         }
     }
 
+    /// The error as a tenant caller may see it: catalog messages that name another app
+    /// (a host already published) lose the name.
+    pub fn redacted(self) -> ApiError {
+        match self {
+            ApiError::Invalid { field, details, .. } if !details.is_empty() => {
+                let errors = details
+                    .into_iter()
+                    .map(|d| {
+                        let mut message = d.message;
+                        if let Some(i) = message.find(" by app ") {
+                            message.truncate(i);
+                            message.push_str(" by another app");
+                        }
+                        CatalogError {
+                            path: d.field,
+                            message,
+                        }
+                    })
+                    .collect();
+                match ApiError::from_catalog(errors) {
+                    ApiError::Invalid {
+                        message, details, ..
+                    } => ApiError::Invalid {
+                        message,
+                        field,
+                        details,
+                    },
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// The status and the stable `code` of the error body.
     pub fn status_code(&self) -> (StatusCode, &'static str) {
         match self {
@@ -170,7 +206,9 @@ impl ApiError {
             ApiError::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
-            ApiError::PayloadTooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
+            }
             ApiError::UnsupportedMediaType => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type")
             }

@@ -404,7 +404,10 @@ mod tests {
             assert!(cfg.is_ok(), "{extra}: {cfg:?}");
         }
         let bad: [(&str, &[&str]); 6] = [
-            ("", &["secret: set one of secret, secret_file, or enrollment_token"]),
+            (
+                "",
+                &["secret: set one of secret, secret_file, or enrollment_token"],
+            ),
             (
                 "enrollment_token = \"t\"",
                 &["secret_file: enrollment_token needs secret_file"],
@@ -427,8 +430,7 @@ mod tests {
             ("secret = \"\"", &["secret: must not be empty"]),
         ];
         for (extra, want) in bad {
-            let err = ConnectorConfig::from_toml(&format!("{base}{extra}"), "t")
-                .expect_err(extra);
+            let err = ConnectorConfig::from_toml(&format!("{base}{extra}"), "t").expect_err(extra);
             let ConfigError::Invalid { errors, .. } = err else {
                 panic!("{extra}: expected Invalid, got {err}");
             };

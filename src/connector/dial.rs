@@ -8,6 +8,10 @@
 //! drains (GOAWAY) after [`OLD_TUNNEL_LINGER`]. Without a replacement within
 //! [`REPLACEMENT_GRACE`], the old tunnel drains at once. A slot may thus hold a few tunnels at a time, all served in
 //! the slot's own task so that aborting it drops them all.
+//!
+//! A connector that is not enrolled yet sends its enrollment token in the hello of one slot
+//! at a time (see [`super::enroll`]) and stores the secret of the welcome before the tunnel
+//! is used; every later dial, of every slot, authenticates with that secret.
 
 use std::future::{pending, Future};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,6 +28,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
+use super::enroll::{Auth, Credentials};
 use super::serve::{self, Forwarder, ServeError};
 use crate::tunnel::protocol::{
     read_frame, write_frame, FrameError, Hello, Welcome, PROTOCOL_VERSION,
@@ -46,7 +51,7 @@ pub(super) const OLD_TUNNEL_LINGER: Duration = Duration::from_secs(60);
 /// State shared by every dial loop and the handle.
 pub(super) struct Agent {
     pub(super) id: String,
-    pub(super) secret: String,
+    pub(super) credentials: Credentials,
     pub(super) tls: TlsConnector,
     pub(super) forwarder: Arc<Forwarder>,
     /// Authenticated tunnels right now, draining ones left out.
@@ -78,6 +83,10 @@ enum DialError {
     Hello(#[from] FrameError),
     #[error("gateway refused the connector: {0}")]
     Refused(String),
+    #[error("enrollment: {0}")]
+    Enrollment(&'static str),
+    #[error("the secret received at enrollment could not be stored in secret_file: {0}")]
+    Store(std::io::Error),
     #[error("h2 handshake: {0}")]
     H2(#[from] h2::Error),
 }
@@ -245,6 +254,14 @@ impl<'a> SlotState<'a> {
                     .lock()
                     .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(reason);
             }
+            e @ DialError::Store(_) => {
+                // The gateway has registered the connector; the secret stays in memory and
+                // the next dial tries to store it again before using it.
+                tracing::error!(
+                    connector = %agent.id, gateway, slot = index, error = %e,
+                    "enrolled, but the secret is not stored yet"
+                );
+            }
             e => {
                 tracing::warn!(
                     connector = %agent.id, gateway, slot = index, error = %e,
@@ -381,6 +398,12 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 
 /// Dials, authenticates and runs the h2 handshake; returns the ping interval to use.
 async fn establish(agent: &Agent, slot: &Slot) -> Result<Established, DialError> {
+    // Before connecting: this may wait for another slot's enrollment.
+    let auth = agent
+        .credentials
+        .for_dial()
+        .await
+        .map_err(DialError::Store)?;
     let tcp = tokio::time::timeout(DIAL_TIMEOUT, TcpStream::connect(&slot.gateway))
         .await
         .map_err(|_| DialError::Timeout("TCP connect"))?
@@ -400,11 +423,16 @@ async fn establish(agent: &Agent, slot: &Slot) -> Result<Established, DialError>
     .await
     .map_err(|_| DialError::Timeout("TLS handshake"))?
     .map_err(DialError::Tls)?;
+    let (secret, enroll) = match &auth {
+        Auth::Secret(secret) => (secret.to_string(), None),
+        Auth::Enroll(guard) => (String::new(), Some(guard.token().to_owned())),
+    };
     let hello = Hello {
         proto: PROTOCOL_VERSION,
         id: agent.id.clone(),
-        secret: agent.secret.clone(),
+        secret,
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        enroll,
     };
     let exchange = async {
         write_frame(&mut tls, &hello).await?;
@@ -418,6 +446,19 @@ async fn establish(agent: &Agent, slot: &Slot) -> Result<Established, DialError>
             .reason
             .unwrap_or_else(|| "no reason given".to_owned());
         return Err(DialError::Refused(reason));
+    }
+    if let Auth::Enroll(guard) = auth {
+        let Some(secret) = welcome.secret else {
+            return Err(DialError::Enrollment(
+                "the gateway accepted the enrollment but sent no secret",
+            ));
+        };
+        let file = guard.file().display().to_string();
+        guard.enrolled(secret).await.map_err(DialError::Store)?;
+        tracing::info!(
+            connector = %agent.id, gateway = %slot.gateway, secret_file = %file,
+            "enrolled: the gateway registered this connector; its secret is stored"
+        );
     }
     let conn = tokio::time::timeout(HELLO_TIMEOUT, serve::handshake(tls))
         .await

@@ -68,6 +68,53 @@ async fn refusals_are_counted_with_their_reason() {
 }
 
 #[tokio::test]
+async fn one_slot_enrolls_and_every_slot_then_uses_the_stored_secret() {
+    let mut gw = fake_gateway("enroll").await;
+    let dir = std::env::temp_dir().join(format!(
+        "switchyard-connector-enroll-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("east-1.secret");
+    let cfg = ConnectorConfig {
+        secret: None,
+        secret_file: Some(file.clone()),
+        enrollment_token: Some(fixture::ENROLL_TOKEN.into()),
+        tunnels_per_gateway: 4,
+        ..config(&gw, "unused")
+    };
+    let connector = run_connector(cfg).await.expect("start");
+    assert!(!connector.enrolled());
+    assert!(connector.wait_tunnels(4, LIMIT).await, "tunnels came up");
+    assert!(connector.enrolled());
+    let mut accepted = Vec::new();
+    for _ in 0..4 {
+        accepted.push(next_tunnel(&mut gw).await);
+    }
+    let enrolling: Vec<_> = accepted
+        .iter()
+        .filter(|t| t.hello.enroll.is_some())
+        .collect();
+    assert_eq!(enrolling.len(), 1, "one enrollment per process");
+    assert_eq!(
+        enrolling[0].hello.secret, "",
+        "no secret sent with the token"
+    );
+    assert!(accepted
+        .iter()
+        .filter(|t| t.hello.enroll.is_none())
+        .all(|t| t.hello.secret == "good"));
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("secret file"),
+        "good\n"
+    );
+    assert!(gw.tunnels.try_recv().is_err(), "no extra tunnel");
+    connector.kill();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
 async fn two_tunnels_per_gateway_by_default_serve_requests_and_shutdown_closes_them() {
     let mut gw = fake_gateway("serve").await;
     let cfg = config(&gw, "good");

@@ -124,6 +124,18 @@ impl CtlError {
         }
     }
 
+    /// Adds `hint` to the message of an API error with this status (the server's advice is
+    /// about its query parameters; the operator needs the CLI's flag).
+    pub fn hint(self, status: u16, hint: &str) -> CtlError {
+        match self {
+            CtlError::Api(mut e) if e.status == status && e.code != "read_only" => {
+                e.message = format!("{} ({hint})", e.message);
+                CtlError::Api(e)
+            }
+            other => other,
+        }
+    }
+
     /// The lines to print on stderr: `error: <message>`, then `  <field>: <message>` per
     /// invalid field.
     pub fn report(&self) -> Vec<String> {
@@ -383,6 +395,21 @@ mod tests {
         assert_eq!(e.message, "HTTP 502 Bad Gateway: <html>bad gateway</html>");
         let e = ApiError::from_body(503, "");
         assert_eq!(e.message, "HTTP 503 Service Unavailable");
+    }
+
+    #[test]
+    fn hints_apply_to_their_status_only() {
+        let conflict = || {
+            CtlError::Api(ApiError::from_body(
+                409,
+                r#"{"error":{"code":"conflict","message":"in use"}}"#,
+            ))
+        };
+        assert_eq!(
+            conflict().hint(409, "use --move-to").report(),
+            vec!["error: in use (use --move-to)"]
+        );
+        assert_eq!(conflict().hint(404, "x").report(), vec!["error: in use"]);
     }
 
     #[test]

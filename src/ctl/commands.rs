@@ -119,8 +119,9 @@ fn groups(client: &Client, out: &Out, cmd: GroupsCmd) -> Result<(), CtlError> {
         GroupsCmd::Delete { name, move_to } => {
             let query: Vec<(&str, &str)> =
                 move_to.iter().map(|g| ("move_to", g.as_str())).collect();
-            let reply =
-                client.call(Method::DELETE, client.url(&["groups", &name], &query), None)?;
+            let reply = client
+                .call(Method::DELETE, client.url(&["groups", &name], &query), None)
+                .map_err(|e| e.hint(409, "ctl: --move-to GROUP"))?;
             out.show(&reply, |r| view::group_deleted(&name, &r.json))
         }
     }

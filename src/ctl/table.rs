@@ -206,7 +206,7 @@ mod tests {
         let mut t = Table::new(&["a"]);
         t.row(["1", "extra"]);
         t.row(["evil\u{1b}[2J\nline"]);
-        assert_eq!(t.render(), "A\n1             extra\nevil?[2J?line\n");
+        assert_eq!(t.render(), "A\n1              extra\nevil?[2J?line\n");
     }
 
     #[test]

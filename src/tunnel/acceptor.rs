@@ -115,17 +115,23 @@ async fn handle(
             return Err(reason);
         }
     };
-    protocol::write_frame(
-        &mut stream,
-        &Welcome {
-            ok: true,
-            reason: None,
-            ping_interval_ms: state.ping_interval.as_millis() as u64,
-            secret: connector.secret,
-        },
-    )
-    .await
-    .map_err(|e| format!("welcome not sent: {e}"))?;
+    let enrolled = connector.secret.is_some();
+    let welcome = Welcome {
+        ok: true,
+        reason: None,
+        ping_interval_ms: state.ping_interval.as_millis() as u64,
+        secret: connector.secret,
+    };
+    if let Err(e) = protocol::write_frame(&mut stream, &welcome).await {
+        if enrolled {
+            // It stays registered, but never got its secret: its next enrollment is refused.
+            tracing::warn!(
+                %remote, connector = %connector.id, error = %e,
+                "enrolled connector did not receive its secret; delete it to let it enroll again"
+            );
+        }
+        return Err(format!("welcome not sent: {e}"));
+    }
     let connector = connector.id;
 
     let (send, mut conn) = h2::client::Builder::new()
@@ -252,8 +258,13 @@ async fn enroll(state: &Arc<GatewayState>, id: &str, token: &str) -> Result<Admi
                 ),
             ));
         }
-        Err(e @ (UpdateError::Store(_) | UpdateError::Conflict { .. })) => {
-            return Err(unavailable(id, e.to_string()))
+        Err(UpdateError::Store(e)) => return Err(unavailable(id, e.to_string())),
+        Err(UpdateError::Conflict { current }) => {
+            // Unreachable: no expected version is given.
+            return Err(unavailable(
+                id,
+                format!("catalog version conflict ({current})"),
+            ));
         }
     };
     tracing::info!(
@@ -376,10 +387,19 @@ mod tests {
         let used = register(&mut c, "azure-1", "t-fleet", "sha256:h".into(), NOW).expect("ok");
         assert_eq!(used, "fleet");
         assert_eq!(c.groups.len(), 1);
-        assert_eq!((c.groups[0].name.as_str(), &c.groups[0].tenant), ("default", &None));
+        assert_eq!(
+            (c.groups[0].name.as_str(), &c.groups[0].tenant),
+            ("default", &None)
+        );
         let added = &c.connectors[0];
-        assert_eq!((added.id.as_str(), added.group.as_str()), ("azure-1", "default"));
-        assert_eq!((added.secret_hash.as_str(), added.revoked), ("sha256:h", false));
+        assert_eq!(
+            (added.id.as_str(), added.group.as_str()),
+            ("azure-1", "default")
+        );
+        assert_eq!(
+            (added.secret_hash.as_str(), added.revoked),
+            ("sha256:h", false)
+        );
         // The same token enrolls the next connector into the existing group.
         register(&mut c, "azure-2", "t-fleet", "sha256:i".into(), NOW).expect("ok");
         assert_eq!((c.groups.len(), c.connectors.len()), (1, 2));
@@ -412,9 +432,19 @@ mod tests {
             c
         };
         let cases = [
-            ("new-1", "nope", "bad_enrollment", "unknown enrollment token"),
+            (
+                "new-1",
+                "nope",
+                "bad_enrollment",
+                "unknown enrollment token",
+            ),
             ("new-1", "t-old", "bad_enrollment", "expired"),
-            ("taken", "t-fleet", "already_registered", "already registered; use its secret"),
+            (
+                "taken",
+                "t-fleet",
+                "already_registered",
+                "already registered; use its secret",
+            ),
         ];
         for (id, tok, label, reason) in cases {
             let mut c = before.clone();

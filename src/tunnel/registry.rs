@@ -183,9 +183,31 @@ impl LiveView {
     }
 }
 
+/// One connector as the admin API shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConnectorStatus {
+    pub tunnels: usize,
+    pub in_flight: usize,
+    pub served: u64,
+    /// Address of one of its open tunnels.
+    pub remote: Option<SocketAddr>,
+    /// Version its hello announced.
+    pub version: Option<String>,
+    /// Now while it has a tunnel; else when its last tunnel closed.
+    pub last_seen_unix: Option<u64>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The registry of tunnels and live connectors of one gateway.
 pub struct Registry {
     write: Mutex<HashMap<Arc<str>, Arc<LiveConnector>>>,
+    /// When each connector's last tunnel closed (Unix seconds), for the admin API.
+    gone_at: Mutex<HashMap<Arc<str>, u64>>,
     view: ArcSwap<LiveView>,
     next_id: AtomicU64,
     metrics: Arc<Metrics>,
@@ -196,6 +218,7 @@ impl Registry {
     pub fn new(metrics: Arc<Metrics>) -> Registry {
         Registry {
             write: Mutex::new(HashMap::new()),
+            gone_at: Mutex::new(HashMap::new()),
             view: ArcSwap::from_pointee(LiveView::default()),
             next_id: AtomicU64::new(1),
             metrics,
@@ -283,6 +306,12 @@ impl Registry {
         }
         let empty = list.is_empty();
         conn.tunnels.store(Arc::new(list));
+        if empty {
+            self.gone_at
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(tunnel.connector.clone(), unix_now());
+        }
         if empty && conn.in_flight() == 0 {
             map.remove(&tunnel.connector);
         }
@@ -351,6 +380,40 @@ impl Registry {
             .collect();
         v.sort();
         v
+    }
+
+    /// What the admin API shows of every connector this process has seen: live ones with
+    /// their tunnels, and those whose last tunnel closed with the time it did.
+    pub fn statuses(&self) -> HashMap<Arc<str>, ConnectorStatus> {
+        let now = unix_now();
+        let mut out: HashMap<Arc<str>, ConnectorStatus> = self
+            .gone_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(id, at)| {
+                let status = ConnectorStatus {
+                    last_seen_unix: Some(*at),
+                    ..ConnectorStatus::default()
+                };
+                (id.clone(), status)
+            })
+            .collect();
+        for (id, c) in self.lock().iter() {
+            let tunnels = c.tunnels.load();
+            let open = tunnels.iter().find(|t| !t.is_closed());
+            let entry = out.entry(id.clone()).or_default();
+            entry.tunnels = c.tunnel_count();
+            entry.in_flight = c.in_flight();
+            entry.served = c.served();
+            if let Some(t) = open {
+                entry.remote = Some(t.remote);
+                entry.version = Some(t.version.clone());
+                // A tunnel stays registered only while it answers PINGs: seen just now.
+                entry.last_seen_unix = Some(now);
+            }
+        }
+        out
     }
 
     fn publish(&self, map: &HashMap<Arc<str>, Arc<LiveConnector>>, table: &RoutingTable) {

@@ -3,9 +3,12 @@
 
 mod support;
 
+mod admin;
 mod balance;
 mod conf;
 mod connector;
+mod ctl;
+mod enroll;
 mod errors;
 mod failover;
 mod ha;

@@ -58,8 +58,11 @@ impl Drop for FakeGateway {
     }
 }
 
-/// Accepts tunnels; the secret "good" is welcomed (unless `refuse` is set), anything else
-/// refused.
+/// The enrollment token the fake gateway accepts (it hands out the secret "good").
+pub(super) const ENROLL_TOKEN: &str = "enroll-me";
+
+/// Accepts tunnels; the secret "good" and the token [`ENROLL_TOKEN`] are welcomed (unless
+/// `refuse` is set), anything else refused.
 pub(super) async fn fake_gateway(tag: &str) -> FakeGateway {
     let ca = crate::tls::gen::Ca::new("test CA").expect("CA");
     let leaf = ca.issue(&["localhost"]).expect("leaf");
@@ -93,11 +96,13 @@ pub(super) async fn fake_gateway(tag: &str) -> FakeGateway {
                     return;
                 };
                 let _ = seen.send(Seen::Hello(n));
-                let ok = hello.secret == "good" && !refusing.load(Ordering::SeqCst);
+                let enrolls = hello.enroll.as_deref() == Some(ENROLL_TOKEN);
+                let ok = (hello.secret == "good" || enrolls) && !refusing.load(Ordering::SeqCst);
                 let welcome = Welcome {
                     ok,
                     reason: (!ok).then(|| "bad credentials".to_owned()),
                     ping_interval_ms: 200,
+                    secret: (ok && enrolls).then(|| "good".to_owned()),
                 };
                 if write_frame(&mut tls, &welcome).await.is_err() || !ok {
                     return;

@@ -134,6 +134,7 @@ impl World {
         cfg.listen.https = "127.0.0.1:0".into();
         cfg.listen.tunnel = "127.0.0.1:0".into();
         cfg.listen.metrics = "127.0.0.1:0".into();
+        cfg.admin.listen = "127.0.0.1:0".into();
         cfg.certificates = vec![pki.edge.clone()];
         cfg.runtime.threads = 2;
         cfg.runtime.watch_interval_ms = 0;
@@ -190,6 +191,36 @@ impl World {
             secrets,
             connectors: HashMap::new(),
         }
+    }
+
+    /// A gateway that owns its catalog (a store in its folder, seeded from `spec`) with
+    /// the tenant [`ADMIN_TENANT`] and one admin token per role.
+    pub fn start_admin(spec: Spec) -> (World, AdminTokens) {
+        let mut tokens = None;
+        let w = Self::start_with(spec, |cfg| tokens = Some(admin_setup(cfg)));
+        (w, tokens.expect("admin tokens"))
+    }
+
+    /// `http://ADMIN/PATH` of the admin API.
+    pub fn admin_url(&self, path: &str) -> String {
+        let addr = self.gw.admin_addr.expect("admin API listening");
+        format!("http://{addr}{path}")
+    }
+
+    /// Stops the gateway and starts a new one from the same config file (and store); the
+    /// connectors are dropped (they dialed the old tunnel port): [`World::connect`] again.
+    pub fn restart_gateway(&mut self) {
+        self.connectors.clear();
+        let loaded = GatewayConfig::from_file(&self.config_path).expect("config file parses");
+        let fresh = switchyard::run_gateway(
+            loaded,
+            GatewayOptions {
+                config_path: Some(self.config_path.clone()),
+                ..GatewayOptions::default()
+            },
+        )
+        .expect("gateway restarts");
+        std::mem::replace(&mut self.gw, fresh).shutdown();
     }
 
     /// Starts connector `id` and waits for its tunnel.
@@ -288,6 +319,51 @@ impl World {
             .await
             .expect("metrics text")
     }
+}
+
+/// The tenant of [`AdminTokens::tenant`].
+pub const ADMIN_TENANT: &str = "acme";
+
+/// Bearer tokens of the admin API, one per role.
+#[derive(Debug, Clone)]
+pub struct AdminTokens {
+    pub admin: String,
+    pub read_only: String,
+    /// A `tenant` token of [`ADMIN_TENANT`].
+    pub tenant: String,
+}
+
+/// Gives `cfg` a catalog store (`store/` beside the config file), the tenant
+/// [`ADMIN_TENANT`] and one token per admin role.
+pub fn admin_setup(cfg: &mut GatewayConfig) -> AdminTokens {
+    use switchyard::config::gateway::{AdminRole, AdminToken};
+    let tokens = AdminTokens {
+        admin: secret::generate(),
+        read_only: secret::generate(),
+        tenant: secret::generate(),
+    };
+    cfg.store.dir = Some("store".into());
+    cfg.tenants.push(switchyard::catalog::TenantSpec {
+        name: ADMIN_TENANT.into(),
+    });
+    for (name, token, role, tenant) in [
+        ("ops", &tokens.admin, AdminRole::Admin, None),
+        ("auditor", &tokens.read_only, AdminRole::ReadOnly, None),
+        (
+            "acme",
+            &tokens.tenant,
+            AdminRole::Tenant,
+            Some(ADMIN_TENANT),
+        ),
+    ] {
+        cfg.admin.tokens.push(AdminToken {
+            name: name.into(),
+            token_hash: secret::hash(token),
+            role,
+            tenant: tenant.map(str::to_string),
+        });
+    }
+    tokens
 }
 
 /// Tunnels a test connector keeps (the connector default).

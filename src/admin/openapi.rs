@@ -1,0 +1,616 @@
+//! The OpenAPI 3.0.3 document of the admin API, served at `GET /api/v1/openapi.json`.
+//! Written by hand; `tests` checks it against the route table in both directions.
+
+use serde_json::{json, Map, Value};
+
+fn schema(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/schemas/{name}") })
+}
+
+fn body(name: &str) -> Value {
+    json!({
+        "required": true,
+        "content": { "application/json": { "schema": schema(name) } }
+    })
+}
+
+/// A success answer with a JSON body of schema `name` and the catalog version.
+fn answer(description: &str, name: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } },
+        "content": { "application/json": { "schema": schema(name) } }
+    })
+}
+
+fn empty(description: &str) -> Value {
+    json!({
+        "description": description,
+        "headers": { "ETag": { "$ref": "#/components/headers/ETag" } }
+    })
+}
+
+fn error(name: &str) -> Value {
+    json!({ "$ref": format!("#/components/responses/{name}") })
+}
+
+/// One operation; `write` adds `If-Match` and the write errors.
+struct Op {
+    id: &'static str,
+    summary: &'static str,
+    params: &'static [&'static str],
+    request: Option<&'static str>,
+    responses: Vec<(&'static str, Value)>,
+    write: bool,
+}
+
+impl Op {
+    fn read(id: &'static str, summary: &'static str) -> Op {
+        Op {
+            id,
+            summary,
+            params: &[],
+            request: None,
+            responses: Vec::new(),
+            write: false,
+        }
+    }
+    fn write(id: &'static str, summary: &'static str) -> Op {
+        Op {
+            write: true,
+            ..Op::read(id, summary)
+        }
+    }
+    fn params(mut self, p: &'static [&'static str]) -> Op {
+        self.params = p;
+        self
+    }
+    fn request(mut self, name: &'static str) -> Op {
+        self.request = Some(name);
+        self
+    }
+    fn answer(mut self, code: &'static str, v: Value) -> Op {
+        self.responses.push((code, v));
+        self
+    }
+
+    fn build(self) -> Value {
+        let mut params: Vec<Value> = self
+            .params
+            .iter()
+            .map(|p| json!({ "$ref": format!("#/components/parameters/{p}") }))
+            .collect();
+        let mut responses = Map::new();
+        for (code, v) in self.responses {
+            responses.insert(code.into(), v);
+        }
+        responses.insert("401".into(), error("Unauthorized"));
+        if !self.params.is_empty() {
+            responses.insert("404".into(), error("NotFound"));
+        }
+        if self.write {
+            params.push(json!({ "$ref": "#/components/parameters/IfMatch" }));
+            for (code, name) in [
+                ("400", "Invalid"),
+                ("403", "Forbidden"),
+                ("409", "Conflict"),
+                ("412", "PreconditionFailed"),
+                ("500", "Internal"),
+            ] {
+                responses.entry(code).or_insert_with(|| error(name));
+            }
+            if self.request.is_some() {
+                responses.insert("413".into(), error("PayloadTooLarge"));
+                responses.insert("415".into(), error("UnsupportedMediaType"));
+            }
+        }
+        let mut op = json!({
+            "operationId": self.id,
+            "summary": self.summary,
+            "parameters": params,
+            "responses": responses,
+        });
+        if let Some(r) = self.request {
+            op["requestBody"] = body(r);
+        }
+        op
+    }
+}
+
+fn paths() -> Value {
+    let mut p = Map::new();
+    let mut add = |path: &str, method: &str, op: Op| {
+        let entry = p.entry(path).or_insert_with(|| json!({}));
+        entry[method] = op.build();
+    };
+    add(
+        "/api/v1/status",
+        "get",
+        Op::read(
+            "getStatus",
+            "Catalog version, counts, live connectors, last reload",
+        )
+        .answer("200", answer("Status", "Status")),
+    );
+
+    add(
+        "/api/v1/tenants",
+        "get",
+        Op::read("listTenants", "List tenants").answer("200", answer("Tenants", "TenantList")),
+    );
+    add(
+        "/api/v1/tenants",
+        "post",
+        Op::write("createTenant", "Create a tenant (admin only)")
+            .request("NewTenant")
+            .answer("201", answer("Created", "Tenant")),
+    );
+    add(
+        "/api/v1/tenants/{name}",
+        "get",
+        Op::read("getTenant", "One tenant")
+            .params(&["Name"])
+            .answer("200", answer("Tenant", "Tenant")),
+    );
+    add(
+        "/api/v1/tenants/{name}",
+        "delete",
+        Op::write("deleteTenant", "Delete an unused tenant (admin only)")
+            .params(&["Name"])
+            .answer("204", empty("Deleted")),
+    );
+
+    add(
+        "/api/v1/groups",
+        "get",
+        Op::read("listGroups", "List connector groups")
+            .answer("200", answer("Groups", "GroupList")),
+    );
+    add(
+        "/api/v1/groups",
+        "post",
+        Op::write("createGroup", "Create a group")
+            .request("NewGroup")
+            .answer("201", answer("Created", "Group")),
+    );
+    add(
+        "/api/v1/groups/{name}",
+        "get",
+        Op::read("getGroup", "One group")
+            .params(&["Name"])
+            .answer("200", answer("Group", "Group")),
+    );
+    add(
+        "/api/v1/groups/{name}",
+        "patch",
+        Op::write(
+            "updateGroup",
+            "Rename (references follow) or change the balance policy",
+        )
+        .params(&["Name"])
+        .request("GroupPatch")
+        .answer("200", answer("Updated", "Group")),
+    );
+    add(
+        "/api/v1/groups/{name}",
+        "delete",
+        Op::write(
+            "deleteGroup",
+            "Delete a group; 409 while used unless move_to names the group that takes over",
+        )
+        .params(&["Name", "MoveTo"])
+        .answer("200", answer("Deleted, members moved", "GroupDeleted"))
+        .answer("204", empty("Deleted")),
+    );
+
+    add(
+        "/api/v1/connectors",
+        "get",
+        Op::read("listConnectors", "List connectors with their live state")
+            .answer("200", answer("Connectors", "ConnectorList")),
+    );
+    add(
+        "/api/v1/connectors",
+        "post",
+        Op::write(
+            "createConnector",
+            "Register a connector; its secret is shown once",
+        )
+        .request("NewConnector")
+        .answer("201", answer("Created", "ConnectorCreated")),
+    );
+    add(
+        "/api/v1/connectors/{id}",
+        "get",
+        Op::read("getConnector", "One connector")
+            .params(&["Id"])
+            .answer("200", answer("Connector", "Connector")),
+    );
+    add(
+        "/api/v1/connectors/{id}",
+        "delete",
+        Op::write("deleteConnector", "Remove a connector; its tunnels close")
+            .params(&["Id"])
+            .answer("204", empty("Deleted")),
+    );
+    add(
+        "/api/v1/connectors/{id}/move",
+        "post",
+        Op::write("moveConnector", "Move a connector to another group")
+            .params(&["Id"])
+            .request("MoveConnector")
+            .answer("200", answer("Moved", "Connector")),
+    );
+    add(
+        "/api/v1/connectors/{id}/revoke",
+        "post",
+        Op::write(
+            "revokeConnector",
+            "Revoke a connector: refused from now on, tunnels closed",
+        )
+        .params(&["Id"])
+        .answer("200", answer("Revoked", "Connector")),
+    );
+
+    add(
+        "/api/v1/apps",
+        "get",
+        Op::read("listApps", "List apps").answer("200", answer("Apps", "AppList")),
+    );
+    add(
+        "/api/v1/apps",
+        "post",
+        Op::write("createApp", "Publish an app")
+            .request("AppSpec")
+            .answer("201", answer("Created", "AppSpec")),
+    );
+    add(
+        "/api/v1/apps/{name}",
+        "get",
+        Op::read("getApp", "One app")
+            .params(&["Name"])
+            .answer("200", answer("App", "AppSpec")),
+    );
+    add(
+        "/api/v1/apps/{name}",
+        "put",
+        Op::write(
+            "replaceApp",
+            "Replace an app (the body's name must be the URL's)",
+        )
+        .params(&["Name"])
+        .request("AppSpec")
+        .answer("200", answer("Replaced", "AppSpec")),
+    );
+    add(
+        "/api/v1/apps/{name}",
+        "patch",
+        Op::write(
+            "updateApp",
+            "Merge-patch an app (RFC 7386): named fields change",
+        )
+        .params(&["Name"])
+        .request("AppPatch")
+        .answer("200", answer("Updated", "AppSpec")),
+    );
+    add(
+        "/api/v1/apps/{name}",
+        "delete",
+        Op::write("deleteApp", "Unpublish an app")
+            .params(&["Name"])
+            .answer("204", empty("Deleted")),
+    );
+
+    add(
+        "/api/v1/enrollment-tokens",
+        "get",
+        Op::read(
+            "listEnrollmentTokens",
+            "List enrollment tokens (never the tokens)",
+        )
+        .answer("200", answer("Tokens", "EnrollmentTokenList")),
+    );
+    add(
+        "/api/v1/enrollment-tokens",
+        "post",
+        Op::write(
+            "createEnrollmentToken",
+            "Create a one-time enrollment token, shown once",
+        )
+        .request("NewEnrollmentToken")
+        .answer("201", answer("Created", "EnrollmentTokenCreated")),
+    );
+    add(
+        "/api/v1/enrollment-tokens/{id}",
+        "delete",
+        Op::write("deleteEnrollmentToken", "Delete an enrollment token")
+            .params(&["Id"])
+            .answer("204", empty("Deleted")),
+    );
+
+    add(
+        "/api/v1/openapi.json",
+        "get",
+        Op::read("getOpenApi", "This document (no token needed)").answer(
+            "200",
+            json!({ "description": "OpenAPI 3.0.3", "content": { "application/json": { "schema": { "type": "object" } } } }),
+        ),
+    );
+    // The document itself needs no token.
+    p["/api/v1/openapi.json"]["get"]["security"] = json!([]);
+    if let Some(r) = p["/api/v1/openapi.json"]["get"]["responses"].as_object_mut() {
+        r.remove("401");
+    }
+    Value::Object(p)
+}
+
+fn nullable(t: &str) -> Value {
+    json!({ "type": t, "nullable": true })
+}
+
+fn list_of(name: &str) -> Value {
+    json!({
+        "type": "object",
+        "required": ["items"],
+        "properties": { "items": { "type": "array", "items": schema(name) } }
+    })
+}
+
+fn schemas() -> Value {
+    let strings = json!({ "type": "array", "items": { "type": "string" } });
+    let balance = json!({ "type": "string", "enum": ["p2c", "round_robin"] });
+    let unix = json!({ "type": "integer", "format": "int64", "minimum": 0 });
+    let count = json!({ "type": "integer", "minimum": 0 });
+    json!({
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": { "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "properties": {
+                    "code": { "type": "string", "enum": [
+                        "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict",
+                        "precondition_failed", "payload_too_large", "unsupported_media_type",
+                        "invalid", "read_only", "internal"
+                    ] },
+                    "message": { "type": "string" },
+                    "field": { "type": "string", "description": "JSON field or catalog path (apps[3].host)" },
+                    "details": { "type": "array", "items": {
+                        "type": "object",
+                        "required": ["field", "message"],
+                        "properties": { "field": { "type": "string" }, "message": { "type": "string" } }
+                    } }
+                }
+            } }
+        },
+        "Status": {
+            "type": "object",
+            "required": ["version", "apps", "connectors_live", "groups", "last_reload", "store"],
+            "properties": {
+                "version": unix,
+                "apps": count,
+                "connectors_live": count,
+                "groups": { "type": "array", "items": {
+                    "type": "object",
+                    "required": ["name", "live_connectors"],
+                    "properties": { "name": { "type": "string" }, "live_connectors": count }
+                } },
+                "last_reload": {
+                    "type": "object",
+                    "required": ["ok", "at_unix", "errors"],
+                    "properties": {
+                        "ok": { "type": "boolean" },
+                        "at_unix": { "type": "integer", "nullable": true },
+                        "errors": strings
+                    }
+                },
+                "store": nullable("string")
+            }
+        },
+        "Tenant": {
+            "type": "object",
+            "required": ["name", "groups", "connectors", "apps"],
+            "properties": { "name": { "type": "string" }, "groups": count, "connectors": count, "apps": count }
+        },
+        "NewTenant": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name"],
+            "properties": { "name": { "type": "string" } }
+        },
+        "TenantList": list_of("Tenant"),
+        "Group": {
+            "type": "object",
+            "required": ["name", "balance", "tenant", "connectors", "apps"],
+            "properties": {
+                "name": { "type": "string" },
+                "balance": balance,
+                "tenant": nullable("string"),
+                "connectors": strings,
+                "apps": strings
+            }
+        },
+        "NewGroup": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name"],
+            "properties": {
+                "name": { "type": "string" },
+                "balance": balance,
+                "tenant": nullable("string")
+            }
+        },
+        "GroupPatch": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": { "name": { "type": "string" }, "balance": balance }
+        },
+        "GroupList": list_of("Group"),
+        "GroupDeleted": {
+            "type": "object",
+            "required": ["deleted", "moved_to"],
+            "properties": { "deleted": { "type": "string" }, "moved_to": { "type": "string" } }
+        },
+        "Connector": {
+            "type": "object",
+            "required": ["id", "group", "tenant", "revoked", "live", "tunnels", "in_flight",
+                         "served", "remote", "version", "last_seen_unix"],
+            "properties": {
+                "id": { "type": "string" },
+                "group": { "type": "string" },
+                "tenant": nullable("string"),
+                "revoked": { "type": "boolean" },
+                "live": { "type": "boolean" },
+                "tunnels": count,
+                "in_flight": count,
+                "served": count,
+                "remote": nullable("string"),
+                "version": nullable("string"),
+                "last_seen_unix": { "type": "integer", "nullable": true,
+                    "description": "now while connected; else when its last tunnel to this process closed" }
+            }
+        },
+        "NewConnector": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["id", "group"],
+            "properties": {
+                "id": { "type": "string" },
+                "group": { "type": "string" },
+                "tenant": nullable("string")
+            }
+        },
+        "ConnectorCreated": {
+            "type": "object",
+            "required": ["connector", "secret"],
+            "properties": {
+                "connector": schema("Connector"),
+                "secret": { "type": "string", "description": "shown only in this answer" }
+            }
+        },
+        "ConnectorList": list_of("Connector"),
+        "MoveConnector": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["group"],
+            "properties": { "group": { "type": "string" } }
+        },
+        "Affinity": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "exactly one of cookie or header",
+            "properties": { "cookie": { "type": "string" }, "header": { "type": "string" } }
+        },
+        "AppSpec": {
+            "type": "object",
+            "additionalProperties": false,
+            "required": ["name", "host", "internal_url", "groups"],
+            "properties": {
+                "name": { "type": "string" },
+                "tenant": nullable("string"),
+                "host": { "type": "string", "example": "wiki.example.com" },
+                "path_prefix": nullable("string"),
+                "internal_url": { "type": "string", "example": "http://10.1.2.3:8080" },
+                "groups": strings,
+                "preserve_host": { "type": "boolean", "default": false },
+                "backend_timeout_secs": { "type": "number", "nullable": true },
+                "origin_tls_verify": { "type": "boolean", "default": true },
+                "min_live_connectors": { "type": "integer", "minimum": 1, "nullable": true },
+                "affinity": { "allOf": [schema("Affinity")], "nullable": true }
+            }
+        },
+        "AppPatch": {
+            "type": "object",
+            "description": "any subset of AppSpec's fields (JSON merge patch: null resets a field)"
+        },
+        "AppList": list_of("AppSpec"),
+        "EnrollmentToken": {
+            "type": "object",
+            "required": ["id", "tenant", "expires_at_unix"],
+            "properties": {
+                "id": { "type": "string" },
+                "tenant": nullable("string"),
+                "expires_at_unix": unix
+            }
+        },
+        "NewEnrollmentToken": {
+            "type": "object",
+            "additionalProperties": false,
+            "properties": {
+                "tenant": nullable("string"),
+                "ttl_secs": { "type": "integer", "minimum": 1, "default": 86400 }
+            }
+        },
+        "EnrollmentTokenCreated": {
+            "type": "object",
+            "required": ["id", "token", "expires_at_unix"],
+            "properties": {
+                "id": { "type": "string" },
+                "token": { "type": "string", "description": "shown only in this answer" },
+                "expires_at_unix": unix
+            }
+        },
+        "EnrollmentTokenList": list_of("EnrollmentToken")
+    })
+}
+
+fn error_response(description: &str) -> Value {
+    json!({
+        "description": description,
+        "content": { "application/json": { "schema": schema("Error") } }
+    })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Switchyard admin API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Manage the gateway's catalog: tenants, connector groups, connectors, \
+                apps and enrollment tokens. Every write is validated whole, saved, and live for \
+                the next request before it is answered. Reads return the catalog version in \
+                ETag; writes accept If-Match."
+        },
+        "servers": [{ "url": "/" }],
+        "security": [{ "bearer": [] }],
+        "paths": paths(),
+        "components": {
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
+            "headers": {
+                "ETag": {
+                    "description": "the catalog version, quoted: \"12\"",
+                    "schema": { "type": "string" }
+                }
+            },
+            "parameters": {
+                "Name": { "name": "name", "in": "path", "required": true, "schema": { "type": "string" } },
+                "Id": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+                "MoveTo": {
+                    "name": "move_to", "in": "query", "required": false,
+                    "description": "group that takes over the deleted group's connectors and app references",
+                    "schema": { "type": "string" }
+                },
+                "IfMatch": {
+                    "name": "If-Match", "in": "header", "required": false,
+                    "description": "apply only if the catalog is still at this version (an ETag)",
+                    "schema": { "type": "string" }
+                }
+            },
+            "responses": {
+                "Unauthorized": error_response("no or unknown bearer token (unauthorized)"),
+                "Forbidden": error_response("the token's role does not allow this (forbidden)"),
+                "NotFound": error_response("no such object, or not visible to this token (not_found)"),
+                "Invalid": error_response("malformed JSON, unknown field, or the catalog would be invalid (invalid)"),
+                "Conflict": error_response("name taken or object in use (conflict); no store configured (read_only)"),
+                "PreconditionFailed": error_response("If-Match is not the current version (precondition_failed)"),
+                "PayloadTooLarge": error_response("body larger than admin.max_body_bytes (payload_too_large)"),
+                "UnsupportedMediaType": error_response("body is not application/json (unsupported_media_type)"),
+                "Internal": error_response("the store could not be written; nothing changed (internal)")
+            },
+            "schemas": schemas()
+        }
+    })
+}

@@ -1,0 +1,50 @@
+//! `GET /api/v1/status`: catalog version, counts, live connectors per group, the last
+//! configuration reload and where the catalog is stored.
+
+use std::time::UNIX_EPOCH;
+
+use serde_json::{json, Value};
+
+use super::reply::{ApiError, Reply};
+use super::request::Ctx;
+
+/// `GET /status` (a tenant token sees its own groups and counts).
+pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
+    let d = ctx.desired();
+    let c = &d.catalog;
+    let caller = &ctx.caller;
+    let view = ctx.state.registry.view();
+    let live_in = |group: &str| view.group(group).map_or(0, |g| g.members.len());
+    let groups: Vec<Value> = c
+        .groups
+        .iter()
+        .filter(|g| caller.sees(&g.tenant))
+        .map(|g| json!({ "name": g.name, "live_connectors": live_in(&g.name) }))
+        .collect();
+    let statuses = ctx.state.registry.statuses();
+    let connectors_live = c
+        .connectors
+        .iter()
+        .filter(|x| caller.sees(&x.tenant) && !x.revoked)
+        .filter(|x| statuses.get(x.id.as_str()).is_some_and(|s| s.tunnels > 0))
+        .count();
+    let reload = ctx.state.last_reload.load();
+    // Reload errors may name any object of the catalog: operators only.
+    let errors = match caller.tenant() {
+        None => reload.errors.clone(),
+        Some(_) => Vec::new(),
+    };
+    let body = json!({
+        "version": d.version,
+        "apps": c.apps.iter().filter(|a| caller.sees(&a.tenant)).count(),
+        "connectors_live": connectors_live,
+        "groups": groups,
+        "last_reload": {
+            "ok": reload.ok,
+            "at_unix": reload.at.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
+            "errors": errors,
+        },
+        "store": ctx.state.store.as_ref().map(|s| s.path().display().to_string()),
+    });
+    Ok(Reply::ok(body, d.version))
+}

@@ -1,0 +1,204 @@
+//! The OpenAPI document against the route table, both ways, and its structure.
+
+use std::collections::BTreeSet;
+
+use serde_json::Value;
+
+use super::openapi::document;
+use super::reply::ApiError;
+use super::routes::{BodyRule, OPENAPI_PATH, ROUTES};
+
+const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn documented() -> BTreeSet<(String, String)> {
+    let doc = document();
+    let paths = doc["paths"].as_object().expect("paths object");
+    let mut out = BTreeSet::new();
+    for (path, item) in paths {
+        for (method, _) in item.as_object().expect("path item object") {
+            if METHODS.contains(&method.as_str()) {
+                out.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_route_is_documented_and_every_operation_is_routed() {
+    let routed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_string(), r.path.to_string()))
+        .chain([("GET".to_string(), OPENAPI_PATH.to_string())])
+        .collect();
+    assert!(routed.len() > 20, "the table has the API's routes");
+    let documented = documented();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from the document: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "documented operations with no route: {unrouted:?}"
+    );
+}
+
+#[test]
+fn request_bodies_match_the_body_rules() {
+    let doc = document();
+    for r in ROUTES {
+        let op = &doc["paths"][r.path][r.method.to_lowercase()];
+        let has_body = op.get("requestBody").is_some();
+        match r.body {
+            BodyRule::Required => assert!(has_body, "{} {} documents its body", r.method, r.path),
+            BodyRule::None => assert!(!has_body, "{} {} takes no body", r.method, r.path),
+            BodyRule::Optional => {}
+        }
+    }
+}
+
+/// Every `$ref` in `v`.
+fn refs(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("$ref", Value::String(s)) => out.push(s.clone()),
+                    _ => refs(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn the_document_is_well_formed() {
+    let doc = document();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert!(doc["info"]["title"].is_string());
+    assert!(doc["info"]["version"].is_string());
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(!paths.is_empty());
+    let mut ids = BTreeSet::new();
+    for (path, item) in paths {
+        assert!(path.starts_with("/api/v1/"), "{path}");
+        for (method, op) in item.as_object().expect("item") {
+            assert!(METHODS.contains(&method.as_str()), "{method} {path}");
+            let responses = op["responses"].as_object().expect("responses");
+            assert!(!responses.is_empty(), "{method} {path} has responses");
+            assert!(
+                responses.keys().any(|c| c.starts_with('2')),
+                "{method} {path} has a success answer"
+            );
+            let id = op["operationId"].as_str().expect("operationId");
+            assert!(ids.insert(id.to_string()), "operationId {id} is unique");
+            // Every `{param}` of the path is declared.
+            let declared: Vec<String> = op["parameters"]
+                .as_array()
+                .expect("parameters")
+                .iter()
+                .filter_map(|p| p["$ref"].as_str())
+                .filter_map(|r| r.rsplit('/').next())
+                .filter_map(|name| doc["components"]["parameters"][name]["name"].as_str())
+                .map(str::to_string)
+                .collect();
+            for seg in path.split('/').filter(|s| s.starts_with('{')) {
+                let name = seg.trim_matches(|c| c == '{' || c == '}');
+                assert!(
+                    declared.iter().any(|d| d == name),
+                    "{method} {path} declares {name}"
+                );
+            }
+        }
+    }
+    // Every reference resolves.
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(!all.is_empty());
+    for r in all {
+        let pointer = r.strip_prefix('#').expect("local reference");
+        assert!(doc.pointer(pointer).is_some(), "{r} resolves");
+    }
+    // The document round-trips through text.
+    let text = serde_json::to_string(&doc).expect("serialize");
+    let back: Value = serde_json::from_str(&text).expect("parse");
+    assert_eq!(back, doc);
+}
+
+#[test]
+fn every_error_code_is_documented() {
+    let doc = document();
+    let codes: Vec<&str> = doc["components"]["schemas"]["Error"]["properties"]["error"]
+        ["properties"]["code"]["enum"]
+        .as_array()
+        .expect("enum")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let samples = [
+        ApiError::Unauthorized,
+        ApiError::Forbidden(String::new()),
+        ApiError::NotFound(String::new()),
+        ApiError::MethodNotAllowed {
+            method: "PUT".into(),
+            allowed: vec!["GET"],
+        },
+        ApiError::conflict("name", ""),
+        ApiError::PreconditionFailed { current: 1 },
+        ApiError::PayloadTooLarge { limit: 1 },
+        ApiError::UnsupportedMediaType,
+        ApiError::invalid("x", ""),
+        ApiError::ReadOnly,
+        ApiError::Internal(String::new()),
+    ];
+    for e in samples {
+        let code = e.status_code().1;
+        assert!(codes.contains(&code), "{code} documented");
+    }
+}
+
+#[test]
+fn catalog_errors_name_the_first_path_and_list_all() {
+    use crate::routing::CatalogError;
+    let e = ApiError::from_catalog(vec![
+        CatalogError {
+            path: "apps[2].host".into(),
+            message: "bad".into(),
+        },
+        CatalogError {
+            path: "apps[2].internal_url".into(),
+            message: "worse".into(),
+        },
+    ]);
+    let resp = e.into_response();
+    assert_eq!(resp.status(), 400);
+}
+
+#[test]
+fn tenant_callers_do_not_learn_other_apps_names() {
+    use crate::routing::CatalogError;
+    let e = ApiError::from_catalog(vec![CatalogError {
+        path: "apps[4].host".into(),
+        message: "host \"a.example.com\" with path prefix \"/\" is already published by app \"secret\" (apps[1])".into(),
+    }])
+    .redacted();
+    match e {
+        ApiError::Invalid {
+            message,
+            details,
+            field,
+        } => {
+            assert!(!message.contains("secret"), "{message}");
+            assert!(!details[0].message.contains("secret"));
+            assert!(details[0].message.ends_with("by another app"));
+            assert_eq!(field.as_deref(), Some("apps[4].host"));
+        }
+        other => panic!("{other:?}"),
+    }
+}
