@@ -48,7 +48,10 @@ enum Command {
         /// Metrics address.
         #[arg(long, default_value = "127.0.0.1:9100")]
         metrics: String,
-        /// Where to write the generated CA certificate.
+        /// Admin API address (for `switchyard ctl`).
+        #[arg(long, default_value = "127.0.0.1:9901")]
+        admin: String,
+        /// Where to write the generated CA certificate (and the catalog store).
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
     },
@@ -92,11 +95,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Quickstart {
             https,
             metrics,
+            admin,
             dir,
         } => {
             let opts = switchyard::quickstart::QuickstartOptions {
                 https,
                 metrics,
+                admin,
                 dir,
                 ..Default::default()
             };

@@ -20,6 +20,8 @@ use crate::ConnectorHandle;
 pub struct QuickstartOptions {
     pub https: String,
     pub metrics: String,
+    /// Admin API address (`switchyard ctl` talks to it).
+    pub admin: String,
     pub tunnel: String,
     /// Folder for the generated CA and certificates (default: a fresh temporary folder).
     pub dir: Option<PathBuf>,
@@ -32,6 +34,7 @@ impl Default for QuickstartOptions {
         QuickstartOptions {
             https: "127.0.0.1:8443".into(),
             metrics: "127.0.0.1:9100".into(),
+            admin: "127.0.0.1:9901".into(),
             tunnel: "127.0.0.1:0".into(),
             dir: None,
             access_log: true,
@@ -45,6 +48,8 @@ pub struct Quickstart {
     pub connectors: Vec<ConnectorHandle>,
     pub ca_path: PathBuf,
     pub origins: Vec<SocketAddr>,
+    /// Bearer token of the admin API (admin role), generated for this run.
+    pub admin_token: String,
     runtime: Option<tokio::runtime::Runtime>,
 }
 
@@ -54,6 +59,12 @@ impl Quickstart {
         let port = self.gateway.https_addr.port();
         let ca = self.ca_path.display();
         let m = self.gateway.metrics_addr;
+        let admin = self
+            .gateway
+            .admin_addr
+            .map(|a| a.to_string())
+            .unwrap_or_else(|| "off".into());
+        let token = &self.admin_token;
         format!(
             "Switchyard quickstart is running.\n\
              \n\
@@ -67,6 +78,7 @@ impl Quickstart {
              \x20 curl --cacert {ca} --resolve echo.localhost:{port}:127.0.0.1 https://echo.localhost:{port}/some/path -d 'hi'\n\
              \x20 curl --cacert {ca} --resolve echo.localhost:{port}:127.0.0.1 --http2 -I https://echo.localhost:{port}/\n\
              \x20 curl http://{m}/metrics\n\
+             \x20 switchyard ctl --url http://{admin} --token {token} connectors list\n\
              \n\
              Ctrl-C stops everything.\n"
         )
@@ -184,6 +196,18 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         ..GatewayConfig::default()
     };
     cfg.runtime.access_log = opts.access_log;
+    cfg.admin.listen = opts.admin.clone();
+    let admin_token = secret::generate();
+    cfg.admin.tokens.push(crate::config::gateway::AdminToken {
+        name: "quickstart".into(),
+        token_hash: secret::hash(&admin_token),
+        role: crate::config::gateway::AdminRole::Admin,
+        tenant: None,
+    });
+    // A fresh store each run: the quickstart's catalog is its own.
+    let store_dir = dir.join("data");
+    let _ = std::fs::remove_dir_all(&store_dir);
+    cfg.store.dir = Some(store_dir);
     cfg.runtime.threads = 2;
     let gateway = crate::run_gateway(cfg, GatewayOptions::default()).map_err(|e| e.to_string())?;
 
@@ -214,6 +238,7 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         connectors,
         ca_path,
         origins: vec![hello, echo],
+        admin_token,
         runtime: Some(runtime),
     })
 }

@@ -10,6 +10,7 @@ async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
     let opts = QuickstartOptions {
         https: "127.0.0.1:0".into(),
         metrics: "127.0.0.1:0".into(),
+        admin: "127.0.0.1:0".into(),
         tunnel: "127.0.0.1:0".into(),
         dir: Some(dir.path().to_path_buf()),
         access_log: false,
@@ -48,6 +49,29 @@ async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
     assert_eq!(v["path"], "/some/path?x=1");
     assert_eq!(v["body"], "hi there");
     assert_eq!(v["headers"]["x-forwarded-proto"], "https");
+
+    // The printed ctl example works as written.
+    let line = text
+        .lines()
+        .find(|l| l.contains("switchyard ctl"))
+        .expect("a ctl example")
+        .trim()
+        .to_string();
+    let args: Vec<&str> = line.split_whitespace().skip(1).collect();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(&args)
+        .output()
+        .await
+        .expect("run ctl");
+    assert!(
+        out.status.success(),
+        "{line}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout);
+    for id in ["east-1", "east-2", "west-1"] {
+        assert!(listing.contains(id), "{listing}");
+    }
 
     let live = qs.gateway.state.registry.snapshot();
     assert_eq!(live.len(), 3, "three connectors connected: {live:?}");
