@@ -211,3 +211,30 @@ fn a_second_gateway_on_a_busy_address_fails_at_once_with_a_clear_error() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+#[test]
+fn a_corrupt_store_stops_start_up_with_a_clear_message_and_touches_nothing() {
+    let dir = crate::support::TempDir::new("corrupt");
+    let pki = crate::support::world::Pki::new(dir.path());
+    let mut cfg = World::config_for(&Spec::default().group("g"), &pki, &Default::default());
+    let store = dir.path().join("data");
+    std::fs::create_dir_all(&store).expect("mkdir");
+    let file = store.join("catalog.json");
+    let torn = b"{\"version\": 3, \"catalog\": {\"groups\": [";
+    std::fs::write(&file, torn).expect("write");
+    cfg.store.dir = Some(store.clone());
+    let err = match switchyard::run_gateway(cfg, Default::default()) {
+        Ok(_) => panic!("started on a corrupt store"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        err.contains("corrupt") && err.contains("catalog.json"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&file).expect("read"), torn, "store untouched");
+    assert_eq!(
+        std::fs::read_dir(&store).expect("dir").count(),
+        1,
+        "nothing written"
+    );
+}
