@@ -240,6 +240,22 @@ impl GatewayState {
         };
         let _serial = self.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.desired.load_full();
+        // During a `gateway -u` hand-over two processes share the store: refuse to write over
+        // a version this process has not seen.
+        match store.load() {
+            Ok(Some(on_disk)) if on_disk.version != current.version => {
+                tracing::warn!(
+                    on_disk = on_disk.version,
+                    in_service = current.version,
+                    "the catalog store was changed by another process; write refused"
+                );
+                return Err(UpdateError::Conflict {
+                    current: on_disk.version,
+                });
+            }
+            Ok(_) => {}
+            Err(e) => return Err(UpdateError::Store(e)),
+        }
         if let Some(v) = expected {
             if v != current.version {
                 return Err(UpdateError::Conflict {

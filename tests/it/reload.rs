@@ -238,3 +238,40 @@ fn a_corrupt_store_stops_start_up_with_a_clear_message_and_touches_nothing() {
         "nothing written"
     );
 }
+
+#[test]
+fn two_processes_on_one_store_cannot_overwrite_each_other() {
+    let dir = crate::support::TempDir::new("shared-store");
+    let pki = crate::support::world::Pki::new(dir.path());
+    let mut cfg = World::config_for(&Spec::default().group("g"), &pki, &Default::default());
+    cfg.store.dir = Some(dir.path().join("data"));
+    let a = switchyard::run_gateway(cfg.clone(), Default::default()).expect("a");
+    let b = switchyard::run_gateway(cfg, Default::default()).expect("b");
+    let add = |name: &'static str| {
+        move |c: &mut switchyard::catalog::Catalog| {
+            c.groups.push(switchyard::catalog::GroupSpec {
+                name: name.into(),
+                balance: Default::default(),
+                tenant: None,
+            });
+            Ok::<_, ()>(())
+        }
+    };
+    let (v, _) = a
+        .state
+        .update_catalog(None, add("from-a"))
+        .expect("a writes");
+    assert_eq!(v, 2);
+    match b.state.update_catalog(None, add("from-b")) {
+        Err(switchyard::gateway::state::UpdateError::Conflict { current }) => {
+            assert_eq!(current, 2)
+        }
+        other => panic!("b overwrote a's write: {:?}", other.map(|(v, _)| v)),
+    }
+    let stored = switchyard::catalog::store::FileStore::in_dir(&dir.path().join("data"))
+        .load()
+        .expect("load")
+        .expect("stored");
+    assert!(stored.catalog.groups.iter().any(|g| g.name == "from-a"));
+    assert!(!stored.catalog.groups.iter().any(|g| g.name == "from-b"));
+}
