@@ -130,7 +130,9 @@ pub async fn forward(
             .map(|a| a.ip()),
         upgrade: upgrade.as_deref(),
     };
-    let request = headers::upstream_request(req_header, &out)?;
+    // The first attempt takes this request; a retry (rare) builds it again rather than every
+    // request paying for a copy of its headers.
+    let mut first = Some(headers::upstream_request(req_header, &out)?);
     let method = req_header.method.clone();
     let affinity = crate::edge::affinity::key(route, req_header, served);
 
@@ -170,6 +172,10 @@ pub async fn forward(
         tried.push(conn.id.clone());
         served.group = Some(pick.group.clone());
         served.connector = Some(conn.id.clone());
+        let request = match first.take() {
+            Some(r) => r,
+            None => headers::upstream_request(session.req_header(), &out)?,
+        };
         let guard = conn.begin();
         let exchange = Exchange {
             state,
@@ -179,9 +185,7 @@ pub async fn forward(
             route,
             external_authority,
         };
-        let result = exchange
-            .attempt(session, request_clone(&request), served, guard)
-            .await;
+        let result = exchange.attempt(session, request, served, guard).await;
         let why = match result {
             Ok(()) => {
                 conn.health.record_success();
@@ -201,23 +205,6 @@ pub async fn forward(
         last_failure = why;
     }
     Err(last_failure)
-}
-
-fn request_clone(r: &http::Request<()>) -> http::Request<()> {
-    let mut b = http::Request::builder()
-        .method(r.method().clone())
-        .uri(r.uri().clone())
-        .version(r.version());
-    if let Some(p) = r.extensions().get::<h2::ext::Protocol>() {
-        b = b.extension(p.clone());
-    }
-    let mut req = match b.body(()) {
-        Ok(req) => req,
-        // The parts come from a request that was already valid.
-        Err(_) => http::Request::new(()),
-    };
-    *req.headers_mut() = r.headers().clone();
-    req
 }
 
 /// One attempt's fixed inputs.

@@ -245,8 +245,24 @@ async fn revoking_a_connector_cuts_its_tunnels_within_a_second() {
         started.elapsed()
     );
     assert_eq!(status_of(&w, "o.example.test").await, 503);
-    // It stays out: its reconnects are refused.
-    tokio::time::sleep(Duration::from_millis(600)).await;
+    // It stays out: its reconnects are refused (wait for one refusal, with a deadline).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let m = w.metrics().await;
+        let refused = crate::support::world::metric(
+            &m,
+            "switchyard_tunnel_auth_failures_total{reason=\"unknown_connector\"}",
+        )
+        .unwrap_or(0.0);
+        if refused >= 1.0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refused reconnect: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert!(!state
         .registry
         .snapshot()

@@ -189,7 +189,7 @@ impl Drop for Proc {
     }
 }
 
-/// The value of `key=` in a log line (`https=127.0.0.1:1234`, `metrics=http://…/metrics`).
+/// The value of `key=` in a log line (`https=ADDR`, `metrics=http://ADDR/metrics`).
 pub fn field(line: &str, key: &str) -> Option<String> {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(&format!("{key}=")))
