@@ -250,7 +250,7 @@ pub fn run_gateway(
     };
 
     let control = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(cfg.runtime.control_threads.max(1))
         .thread_name("switchyard-control")
         .enable_all()
         .build()
@@ -454,6 +454,42 @@ fn socket_options(reuseport: bool) -> TcpSocketOptions {
     o
 }
 
+/// The edge listener, which also tells the gateway state which runtime it runs on (tunnels
+/// are then driven there: see [`GatewayState::edge_runtime`]).
+struct EdgeService {
+    inner: Service<EdgeApp>,
+    state: Arc<GatewayState>,
+}
+
+#[async_trait]
+impl pingora::services::Service for EdgeService {
+    async fn start_service(
+        &mut self,
+        fds: Option<pingora::server::ListenFds>,
+        shutdown: pingora::server::ShutdownWatch,
+        listeners_per_fd: usize,
+    ) {
+        let _ = self
+            .state
+            .edge_runtime
+            .set(tokio::runtime::Handle::current());
+        pingora::services::Service::start_service(&mut self.inner, fds, shutdown, listeners_per_fd)
+            .await
+    }
+
+    fn name(&self) -> &str {
+        pingora::services::Service::name(&self.inner)
+    }
+
+    fn threads(&self) -> Option<usize> {
+        pingora::services::Service::threads(&self.inner)
+    }
+
+    fn listen_addresses(&self) -> Option<Vec<String>> {
+        pingora::services::Service::listen_addresses(&self.inner)
+    }
+}
+
 fn run_edge(
     cfg: &GatewayConfig,
     state: Arc<GatewayState>,
@@ -503,7 +539,10 @@ fn run_edge(
             .tcp_socket_options(socket_options(https.1))
             .tls(tls),
     );
-    server.add_service(edge);
+    server.add_service(EdgeService {
+        inner: edge,
+        state: state.clone(),
+    });
     if let Some((addr, reuse)) = http {
         let mut redirect = Service::new(
             "switchyard-redirect".into(),

@@ -67,6 +67,9 @@ pub struct ConnectorConfig {
     /// How long a graceful shutdown waits for in-flight requests, in milliseconds.
     #[serde(default = "default_drain_timeout_ms")]
     pub drain_timeout_ms: u64,
+    /// Worker threads of the connector process; 0 = one per CPU.
+    #[serde(default)]
+    pub threads: usize,
 }
 
 /// Empty id, secret, gateways and allow-list (all required, so the result does not
@@ -89,6 +92,7 @@ impl Default for ConnectorConfig {
             reconnect_max_ms: default_reconnect_max_ms(),
             origin_connect_timeout_ms: default_origin_connect_timeout_ms(),
             drain_timeout_ms: default_drain_timeout_ms(),
+            threads: 0,
         }
     }
 }

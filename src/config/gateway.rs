@@ -319,6 +319,9 @@ fn default_eject_after() -> u32 {
 fn default_eject_base() -> u64 {
     1000
 }
+fn default_control_threads() -> usize {
+    2
+}
 fn default_eject_max() -> u64 {
     30_000
 }
@@ -330,6 +333,9 @@ pub struct RuntimeConfig {
     /// Worker threads of the edge listener; 0 = one per CPU.
     #[serde(default)]
     pub threads: usize,
+    /// Worker threads of the control runtime (tunnels, metrics, admin API); at least 1.
+    #[serde(default = "default_control_threads")]
+    pub control_threads: usize,
     /// How often the config file is checked for changes, milliseconds; 0 turns watching off
     /// (SIGHUP still reloads).
     #[serde(default = "default_watch")]
@@ -350,6 +356,7 @@ impl Default for RuntimeConfig {
     fn default() -> Self {
         RuntimeConfig {
             threads: 0,
+            control_threads: default_control_threads(),
             watch_interval_ms: default_watch(),
             access_log: true,
             shutdown_grace_secs: default_grace(),
@@ -458,6 +465,9 @@ impl GatewayConfig {
         let t = &self.tunnel;
         if t.ping_interval_ms == 0 {
             errors.push("tunnel.ping_interval_ms: must be > 0".into());
+        }
+        if self.runtime.control_threads == 0 {
+            errors.push("runtime.control_threads: must be at least 1".into());
         }
         if t.ping_timeout_ms == 0 {
             errors.push("tunnel.ping_timeout_ms: must be > 0".into());
@@ -576,7 +586,8 @@ mod tests {
         );
 
         let err = GatewayConfig::from_toml(
-            "[listen]\nhttps = \"nope\"\ntunnel = \"1.2.3.4\"\n[tunnel]\nping_interval_ms = 0\n",
+            "[listen]\nhttps = \"nope\"\ntunnel = \"1.2.3.4\"\n[tunnel]\nping_interval_ms = 0\n\
+             [runtime]\ncontrol_threads = 0\n",
             "t",
             PathBuf::new(),
         )
@@ -597,6 +608,11 @@ mod tests {
         assert!(
             msgs.iter()
                 .any(|m| m.starts_with("tunnel.ping_interval_ms")),
+            "{msgs:?}"
+        );
+        assert!(
+            msgs.iter()
+                .any(|m| m.starts_with("runtime.control_threads")),
             "{msgs:?}"
         );
     }

@@ -59,6 +59,9 @@ pub struct GatewayState {
     reload_lock: Mutex<()>,
     /// Old snapshots are handed here so their memory is freed off the request path.
     retired: std::sync::mpsc::Sender<Arc<Snapshot>>,
+    /// The runtime of the HTTPS edge, once it runs. Tunnels are driven there, so that a
+    /// request and the tunnel it travels on wake each other without crossing runtimes.
+    pub edge_runtime: std::sync::OnceLock<tokio::runtime::Handle>,
 }
 
 /// A configuration checked and loaded, ready to publish.
@@ -143,6 +146,7 @@ impl GatewayState {
             store,
             admin_tokens: ArcSwap::from_pointee(cfg.admin.tokens.clone()),
             retired: tx,
+            edge_runtime: std::sync::OnceLock::new(),
             metrics,
         };
         let state = Arc::new(state);

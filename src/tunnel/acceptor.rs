@@ -40,6 +40,14 @@ struct Admitted {
 
 /// Accepts connectors until the task is dropped.
 pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewayState>) {
+    // The edge starts on its own thread at the same time; its runtime is where tunnels
+    // belong. Accepting waits a little for it (connections queue meanwhile).
+    for _ in 0..200 {
+        if state.edge_runtime.get().is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     loop {
         let (sock, remote) = match listener.accept().await {
             Ok(s) => s,
@@ -52,8 +60,29 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewaySt
         };
         let tls = tls.clone();
         let state = state.clone();
-        tokio::spawn(async move {
-            if let Err(reason) = handle(sock, remote, tls, &state).await {
+        let Some(edge) = state.edge_runtime.get().cloned() else {
+            tokio::spawn(async move {
+                if let Err(reason) = handle(sock, remote, tls, &state).await {
+                    tracing::debug!(%remote, %reason, "tunnel connection ended");
+                }
+            });
+            continue;
+        };
+        // Moved to the edge runtime whole: its socket is registered with that runtime's
+        // reactor, so reads and writes wake nothing on this one.
+        let sock = match sock.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::debug!(%remote, error = %e, "tunnel socket not handed over");
+                continue;
+            }
+        };
+        edge.spawn(async move {
+            let result = match TcpStream::from_std(sock) {
+                Ok(sock) => handle(sock, remote, tls, &state).await,
+                Err(e) => Err(format!("socket not adopted: {e}")),
+            };
+            if let Err(reason) = result {
                 tracing::debug!(%remote, %reason, "tunnel connection ended");
             }
         });
