@@ -229,9 +229,11 @@ def write(result, out_dir):
                 lines.append(f"| {LABEL[s]} | {fmt(m.get('kb_per_conn'), 1)} | "
                              f"{fmt(m.get('peak_rss_kb'), 1, 1 / 1024)} | {m['errors']} |")
         else:
-            lat_cols = scen == "open" or scen == "conn"
+            lat_cols = scen == "open"
             head = "| setup | req/s | CPU-µs/req (proxies) | origin CPU-µs/req |"
             head += " p50 ms | p99 ms | p99.9 ms |" if lat_cols else " mean latency ms |"
+            if scen == "conn":
+                head += " handshakes/s per core (1 s ÷ CPU-µs) |"
             if scen == "body1m":
                 head += " MB/s |"
             if scen == "swaps":
@@ -246,6 +248,9 @@ def write(result, out_dir):
                               fmt(m.get("p999_ms"), 2)]
                 else:
                     cells.append(fmt(m.get("lat_mean_ms"), 2))
+                if scen == "conn":
+                    c = m.get("cpu_us_per_req")
+                    cells.append(f"{1e6 / c[0]:,.0f}" if c and c[0] > 0 else "–")
                 if scen == "body1m":
                     cells.append(fmt(m.get("mbps")))
                 if scen == "swaps":

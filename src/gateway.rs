@@ -508,6 +508,9 @@ fn run_edge(
     };
     let conf = ServerConf {
         threads,
+        // One thread: a current-thread runtime does the same work without the bookkeeping
+        // of a work-stealing scheduler.
+        work_stealing: threads > 1,
         grace_period_seconds: Some(cfg.runtime.shutdown_grace_secs),
         graceful_shutdown_timeout_seconds: Some(1),
         upgrade_sock: cfg.runtime.upgrade_sock.clone(),

@@ -199,8 +199,13 @@ fn connector(config: PathBuf) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if cfg.threads > 0 {
+    // One thread: a current-thread runtime, without a work-stealing scheduler's bookkeeping.
+    let mut builder = if cfg.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    if cfg.threads > 1 {
         builder.worker_threads(cfg.threads);
     }
     let rt = builder

@@ -26,9 +26,17 @@ async fn bounded<F: Future<Output = ()>>(test: F) {
 async fn sigkill_one_of_three_connectors_loses_no_get() {
     bounded(async {
         let o = origin::spawn("o").await;
+        // Single-threaded processes throughout, as the load-test suite runs them: one edge
+        // thread (current-thread runtime, tunnels driven on it), one control thread, and
+        // current-thread connectors.
         let mut c = Cluster::builder()
             .group("east", &["e1", "e2", "e3"])
             .app("o", HOST, &o.url(), &["east"])
+            .tweak(|cfg| {
+                cfg.runtime.threads = 1;
+                cfg.runtime.control_threads = 1;
+            })
+            .connector_toml("threads = 1")
             .start()
             .await;
         let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
