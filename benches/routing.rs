@@ -1,50 +1,18 @@
-//! Route lookup and table compile at 10, 1k and 100k apps (exact, wildcard, path prefix).
-//! Run: `cargo bench --bench routing`.
+//! Route lookup (exact host, wildcard, path prefix, unknown host) at 10, 1k and 100k apps, and
+//! table compile.
+//! Ids: `lookup/{exact,wildcard,path_prefix,miss}/{10,1000,100000}`, `compile/{1000,100000}`.
+//! Run: `cargo bench --bench routing` (quick: `-- --warm-up-time 1 --measurement-time 2`).
 
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use switchyard::catalog::{AppSpec, Catalog, ConnectorSpec, GroupSpec};
 use switchyard::routing::RoutingTable;
 
-fn catalog(apps: usize) -> Catalog {
-    let mut c = Catalog {
-        groups: vec![GroupSpec {
-            tenant: None,
-            name: "g".into(),
-            balance: Default::default(),
-        }],
-        connectors: vec![ConnectorSpec {
-            tenant: None,
-            revoked: false,
-            id: "c".into(),
-            group: "g".into(),
-            secret_hash: switchyard::catalog::secret::hash("s"),
-        }],
-        apps: Vec::with_capacity(apps),
-        ..Catalog::default()
-    };
-    for i in 0..apps {
-        let (host, prefix) = match i % 3 {
-            0 => (format!("app{i}.example.com"), None),
-            1 => (format!("*.w{i}.example.com"), None),
-            _ => (format!("p{}.example.com", i / 30), Some(format!("/svc{i}"))),
-        };
-        c.apps.push(AppSpec {
-            tenant: None,
-            name: format!("app{i}"),
-            host,
-            path_prefix: prefix,
-            internal_url: format!("http://10.0.{}.{}:8080", (i / 250) % 250, i % 250),
-            groups: vec!["g".into()],
-            preserve_host: false,
-            backend_timeout_secs: None,
-            origin_tls_verify: true,
-            min_live_connectors: None,
-            affinity: None,
-        });
-    }
-    c
+#[path = "support/catalog.rs"]
+mod fixture;
+
+fn catalog(apps: usize) -> switchyard::catalog::Catalog {
+    fixture::catalog(apps, 1)
 }
 
 fn lookup(c: &mut Criterion) {
@@ -63,6 +31,10 @@ fn lookup(c: &mut Criterion) {
         });
         group.bench_with_input(BenchmarkId::new("path_prefix", n), &n, |b, _| {
             b.iter(|| black_box(table.lookup(black_box(&prefixed), black_box(&path))))
+        });
+        // A host no app publishes (scanners, stale DNS): every wildcard suffix is probed.
+        group.bench_with_input(BenchmarkId::new("miss", n), &n, |b, _| {
+            b.iter(|| black_box(table.lookup(black_box("a.b.unknown.example.org"), black_box("/"))))
         });
     }
     group.finish();
