@@ -60,7 +60,7 @@ def summarize(result):
              "errors": sum(r.get("errors", 0) for r in runs)}
         for k in ("rps", "mbps", "lat_mean_ms", "p50_ms", "p99_ms", "p999_ms", "cpu_us_per_req",
                   "origin_cpu_us_per_req", "chain_cpu_util", "peak_rss_kb", "kb_per_conn",
-                  "swaps"):
+                  "swaps", "origin_cpu_util", "generator_cpu_util"):
             s = stats([r.get(k) for r in ok])
             if s:
                 m[k] = s
@@ -75,6 +75,13 @@ def fmt(s, digits=0, scale=1.0):
     if lo == hi:
         return f"{med:,.{digits}f}"
     return f"{med:,.{digits}f} ({lo:,.{digits}f}–{hi:,.{digits}f})"
+
+
+def busy(m):
+    """Share of its core the chain (proxies + origin) and the generator kept busy."""
+    chain = (m.get("chain_cpu_util") or (0, 0, 0))[0] + (m.get("origin_cpu_util") or (0,))[0]
+    g = m.get("generator_cpu_util")
+    return f"{chain:.0%} / {g[0]:.0%}" if g else f"{chain:.0%} / –"
 
 
 def med(summary, scen, setup, key):
@@ -210,7 +217,10 @@ def write(result, out_dir):
         "Each cell: median over rounds, (min–max) when they differ. CPU-µs/request is the CPU "
         "time of every proxy process of the chain (user + system, from /proc) divided by the "
         "requests served; the origin's share is listed apart. Peak RSS is the sum of the "
-        "proxies' VmHWM during the run.",
+        "proxies' VmHWM during the run. 'Core busy' tells which side bounded a closed-loop "
+        "run: a chain near 100 % is the chain's limit; a chain well below it with a busy "
+        "generator means the generator's core was the limit, and CPU-µs/request is then the "
+        "figure to compare.",
         "",
     ]
     if result.get("open_rate"):
@@ -238,7 +248,7 @@ def write(result, out_dir):
                 head += " MB/s |"
             if scen == "swaps":
                 head += " swaps |"
-            head += " peak RSS MiB | errors |"
+            head += " core busy: chain / generator | peak RSS MiB | errors |"
             lines += [head, "|---" + "|---:" * (head.count("|") - 2) + "|"]
             for s, m in rows:
                 cells = [LABEL[s], fmt(m.get("rps")), fmt(m.get("cpu_us_per_req"), 1),
@@ -255,6 +265,7 @@ def write(result, out_dir):
                     cells.append(fmt(m.get("mbps")))
                 if scen == "swaps":
                     cells.append(fmt(m.get("swaps")))
+                cells.append(busy(m))
                 cells += [fmt(m.get("peak_rss_kb"), 1, 1 / 1024),
                           str(m["errors"]) + (f" ({m['failed']} runs failed)" if m["failed"]
                                               else "")]

@@ -30,6 +30,7 @@ import os
 import platform
 import random
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -53,7 +54,8 @@ SCENARIOS = {
     "h2": "HTTP/2, 8 connections x 32 streams, closed loop (h2load)",
     "conn": "a new connection (full TLS handshake) per request, 2,000 a second offered, "
             "open loop (h2load -r)",
-    "open": "open loop at half the slowest setup's h1 peak, latency-corrected (oha -q)",
+    "open": "open loop at half the slowest setup's h1 peak, 16 connections, latency-corrected "
+            "(oha -q --latency-correction)",
     "body1m": "1 MiB response bodies, 4 keep-alive connections (h2load --h1)",
     "idle": "9,800 idle TLS connections, one request each first: RSS per connection",
     "apps100k": "h1 with 100k apps in the routing table (Switchyard only)",
@@ -453,9 +455,19 @@ SETUP_FNS = {
 # ---- load generators -----------------------------------------------------------------------
 
 
+GEN_UTIL = [0.0]  # CPU share the load generator used in its last run (1.0 = its whole core)
+
+
 def gen(argv, cpu, timeout):
     pin = ["taskset", "-c", cpu] if cpu is not None else []
-    p = subprocess.run(pin + argv, capture_output=True, text=True, timeout=timeout)
+    before, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+    # oha is a tokio program: one worker, as it has one core (two workers time-sliced on
+    # one core add their own scheduling delays to the latencies it reports).
+    env = dict(os.environ, TOKIO_WORKER_THREADS="1")
+    p = subprocess.run(pin + argv, capture_output=True, text=True, timeout=timeout, env=env)
+    after, t1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+    used = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    GEN_UTIL[0] = used / max(t1 - t0, 1e-3)
     if p.returncode != 0 and not p.stdout:
         raise RuntimeError(f"{argv[0]} failed: {p.stderr.strip()[:500]}")
     return p.stdout
@@ -592,6 +604,8 @@ def measured(chain, fn):
     r["cpu_us_per_req"] = (c1 - c0) * TICK_US / n
     r["origin_cpu_us_per_req"] = (o1 - o0) * TICK_US / n
     r["chain_cpu_util"] = (c1 - c0) * TICK_US / 1e6 / (t1 - t0)
+    r["origin_cpu_util"] = (o1 - o0) * TICK_US / 1e6 / (t1 - t0)
+    r["generator_cpu_util"] = GEN_UTIL[0]
     r["peak_rss_kb"] = status_kb(proxies, "VmHWM")
     return r
 
@@ -642,7 +656,7 @@ def run_scenario(name, chain, opts, ctx):
         return measured(chain, lambda: h2load(chain, opts, d, 0, conn_rate=CONN_RATE))
     if name == "open":
         warm()
-        r = measured(chain, lambda: oha(chain, opts, d, 64, rate=ctx["open_rate"]))
+        r = measured(chain, lambda: oha(chain, opts, d, 16, rate=ctx["open_rate"]))
         r["rate"] = ctx["open_rate"]
         return r
     if name == "body1m":
@@ -799,6 +813,9 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "loadtest", "results"))
     ap.add_argument("--name", default=datetime.date.today().isoformat())
     ap.add_argument("--keep", action="store_true", help="keep the work folders")
+    ap.add_argument("--open-rate", type=int,
+                    help="requests/s of the open-loop scenario (default: half the slowest "
+                         "setup's h1 median of this run)")
     ap.add_argument("--perf", action="store_true",
                     help="profile the proxies of every measured run with perf (perf-*.txt)")
     ap.add_argument("--idle-client", nargs=3, help=argparse.SUPPRESS)
@@ -818,8 +835,9 @@ def main():
     for s in scenarios:
         if s not in SCENARIOS:
             sys.exit(f"unknown scenario {s!r}; known: {', '.join(SCENARIOS)}")
-    if "open" in scenarios and "h1" not in scenarios:
-        sys.exit("scenario open needs h1 (its rate is half the slowest setup's h1 peak)")
+    if "open" in scenarios and "h1" not in scenarios and not opts.open_rate:
+        sys.exit("scenario open needs h1 (its rate is half the slowest setup's h1 peak) "
+                 "or --open-rate")
     tools = ["nginx", "h2load", "oha", "openssl", "taskset"]
     tools += ["haproxy"] * ("haproxy2" in setups) + ["rathole"] * ("rathole" in setups)
     for tool in tools:
@@ -836,7 +854,9 @@ def main():
         for scenario in scenarios:
             order = [s for s in setups if applies(scenario, s)]
             random.shuffle(order)
-            if scenario == "open":
+            if scenario == "open" and opts.open_rate:
+                ctx["open_rate"] = opts.open_rate
+            elif scenario == "open":
                 peaks = {}
                 for r in runs:
                     if r["scenario"] == "h1" and "rps" in r:
