@@ -784,6 +784,7 @@ def one_run(setup, scenario, cert, opts, ctx):
     os.chmod(work, 0o755)  # nginx workers drop root and read the origin's files
     chain = Chain(work, opts.chain_cpu)
     if opts.perf:
+        os.makedirs(opts.out, exist_ok=True)
         chain.perf = os.path.join(opts.out, f"perf-{setup}-{scenario}.txt")
     try:
         if scenario == "apps100k":

@@ -68,6 +68,19 @@ impl HttpServerApp for EdgeApp {
         } else {
             Some(self.state.limits.keepalive_secs)
         });
+        // Boxed on its own: an idle keep-alive connection waits in `read_request` above and
+        // so holds only this small future, not the (much larger) state of an exchange.
+        Box::pin(self.respond(session)).await
+    }
+
+    fn server_options(&self) -> Option<&HttpServerOptions> {
+        Some(&self.options)
+    }
+}
+
+impl EdgeApp {
+    /// Answers the request `session` has read; hands the connection back for reuse.
+    async fn respond(&self, mut session: ServerSession) -> Option<ReusedHttpStream> {
         let started = Instant::now();
         let mut served = Served::default();
         let snapshot = self.state.snapshot.load_full();
@@ -116,10 +129,6 @@ impl HttpServerApp for EdgeApp {
             Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, persistent)),
             _ => None,
         }
-    }
-
-    fn server_options(&self) -> Option<&HttpServerOptions> {
-        Some(&self.options)
     }
 }
 
