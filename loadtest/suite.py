@@ -225,21 +225,31 @@ def setup_direct(chain, work, cert, opts):
     chain.port, chain.url = origin, f"http://{HOST}:{origin}"
 
 
-def setup_nginx1(chain, work, cert, opts):
-    origin = start_origin(chain, work)
-    port = free_port()
-    chain.spawn("edge", nginx_conf(work, "edge", f"""  upstream origin {{ server 127.0.0.1:{origin}; keepalive 128; }}
+def nginx_proxy(work, cert, port, upstream, tls_upstream=False, h2=True):
+    """A TLS server block proxying to 127.0.0.1:upstream over a keep-alive pool."""
+    ssl_up = f"""
+      proxy_ssl_server_name on;
+      proxy_ssl_name {HOST};
+      proxy_ssl_session_reuse on;
+      proxy_ssl_protocols TLSv1.3;""" if tls_upstream else ""
+    return f"""  upstream up {{ server 127.0.0.1:{upstream}; keepalive 128; }}
   server {{
-    listen 127.0.0.1:{port} ssl http2 backlog=4096;
+    listen 127.0.0.1:{port} ssl{" http2" if h2 else ""} backlog=4096;
     server_name {HOST};
 {nginx_tls(work, cert)}
     location / {{
-      proxy_pass http://origin;
+      proxy_pass {"https" if tls_upstream else "http"}://up;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
-      proxy_set_header Host $host;
+      proxy_set_header Host $host;{ssl_up}
     }}
-  }}"""))
+  }}"""
+
+
+def setup_nginx1(chain, work, cert, opts):
+    origin = start_origin(chain, work)
+    port = free_port()
+    chain.spawn("edge", nginx_conf(work, "edge", nginx_proxy(work, cert, port, origin)))
     wait_port(port)
     chain.port, chain.url = port, f"https://{HOST}:{port}"
 
@@ -247,34 +257,10 @@ def setup_nginx1(chain, work, cert, opts):
 def setup_nginx2(chain, work, cert, opts):
     origin = start_origin(chain, work)
     inner, port = free_port(), free_port()
-    chain.spawn("inner", nginx_conf(work, "inner", f"""  upstream origin {{ server 127.0.0.1:{origin}; keepalive 128; }}
-  server {{
-    listen 127.0.0.1:{inner} ssl backlog=4096;
-    server_name {HOST};
-{nginx_tls(work, cert)}
-    location / {{
-      proxy_pass http://origin;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-    }}
-  }}"""))
-    chain.spawn("edge", nginx_conf(work, "edge", f"""  upstream inner {{ server 127.0.0.1:{inner}; keepalive 128; }}
-  server {{
-    listen 127.0.0.1:{port} ssl http2 backlog=4096;
-    server_name {HOST};
-{nginx_tls(work, cert)}
-    location / {{
-      proxy_pass https://inner;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_ssl_server_name on;
-      proxy_ssl_name {HOST};
-      proxy_ssl_session_reuse on;
-      proxy_ssl_protocols TLSv1.3;
-    }}
-  }}"""))
+    chain.spawn("inner", nginx_conf(work, "inner",
+                                    nginx_proxy(work, cert, inner, origin, h2=False)))
+    chain.spawn("edge", nginx_conf(work, "edge",
+                                   nginx_proxy(work, cert, port, inner, tls_upstream=True)))
     wait_port(inner)
     wait_port(port)
     chain.port, chain.url = port, f"https://{HOST}:{port}"
@@ -321,24 +307,14 @@ backend be
 def setup_rathole(chain, work, cert, opts):
     origin = start_origin(chain, work)
     ctrl, port = free_port(), free_port()
-    with open(os.path.join(work, "server.toml"), "w") as f:
-        f.write(f"""[server]
-bind_addr = "127.0.0.1:{ctrl}"
-[server.transport]
-type = "tcp"
-[server.services.web]
-token = "bench"
-bind_addr = "127.0.0.1:{port}"
-""")
-    with open(os.path.join(work, "client.toml"), "w") as f:
-        f.write(f"""[client]
-remote_addr = "127.0.0.1:{ctrl}"
-[client.transport]
-type = "tcp"
-[client.services.web]
-token = "bench"
-local_addr = "127.0.0.1:{origin}"
-""")
+    # Both ends: the control channel on `ctrl`, plain TCP, one service.
+    for side, addr_key, addr, service_key, service in (
+            ("server", "bind_addr", ctrl, "bind_addr", port),
+            ("client", "remote_addr", ctrl, "local_addr", origin)):
+        with open(os.path.join(work, f"{side}.toml"), "w") as f:
+            f.write(f'[{side}]\n{addr_key} = "127.0.0.1:{addr}"\n[{side}.transport]\n'
+                    f'type = "tcp"\n[{side}.services.web]\ntoken = "bench"\n'
+                    f'{service_key} = "127.0.0.1:{service}"\n')
     env = {"TOKIO_WORKER_THREADS": "1", "RUST_LOG": "warn"}
     chain.spawn("rathole-server", ["rathole", "--server", "server.toml"], env=env)
     wait_port(ctrl)
