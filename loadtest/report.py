@@ -223,9 +223,13 @@ def write(result, out_dir):
         "figure to compare.",
         "",
     ]
-    if result.get("open_rate"):
-        lines += [f"Open-loop rate: {result['open_rate']:,} requests/s (half the slowest "
-                  "setup's HTTP/1.1 peak), latency-corrected.", ""]
+    rates = sorted({r["rate"] for r in result["runs"] if r.get("rate")})
+    rate_text = (f"{rates[0]:,}" if len(rates) == 1 else f"{rates[0]:,}–{rates[-1]:,}"
+                 ) if rates else None
+    if rate_text:
+        lines += [f"Open-loop rate: {rate_text} requests/s (each round: half the slowest "
+                  "setup's median HTTP/1.1 peak so far; every setup of a round gets the same "
+                  "rate), latency-corrected.", ""]
 
     for scen in scenarios:
         rows = [(s, summary[(scen, s)]) for s in setups if (scen, s) in summary]
@@ -323,7 +327,7 @@ def write(result, out_dir):
         charts.append(("CPU-µs per request", f"{name}-cpu.svg"))
     rows = [(s, summary[("open", s)]) for s in setups if ("open", s) in summary]
     if rows:
-        latency_chart(f"Latency at {result.get('open_rate') or '?'} req/s open loop", rows,
+        latency_chart(f"Latency at {rate_text or '?'} req/s, open loop", rows,
                       os.path.join(out_dir, f"{name}-latency.svg"))
         charts.append(("Latency percentiles", f"{name}-latency.svg"))
     if charts:
