@@ -737,7 +737,7 @@ def machine(opts):
         "cpu": model,
         "cores": os.cpu_count(),
         "memory_mib": mem,
-        "kernel": platform.release(),
+        "kernel": platform.release().split("-")[0],
         "chain_cpu": opts.chain_cpu,
         "generator_cpu": opts.gen_cpu,
         "versions": {
