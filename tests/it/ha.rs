@@ -40,7 +40,11 @@ async fn sigkill_one_of_three_connectors_loses_no_get() {
             .start()
             .await;
         let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert!(
+            load.wait_ok(200, Duration::from_secs(10)).await,
+            "load flows ({} failed so far)",
+            load.failed()
+        );
         let ok_before = load.ok();
 
         c.kill_connector("e2").await;
@@ -77,7 +81,11 @@ async fn sigstop_connector_leaves_live_set_within_bound() {
             .start()
             .await;
         let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            load.wait_ok(150, Duration::from_secs(10)).await,
+            "load flows ({} failed so far)",
+            load.failed()
+        );
 
         c.connector("e2").signal("-STOP");
         let frozen = Instant::now();
@@ -97,7 +105,11 @@ async fn sigstop_connector_leaves_live_set_within_bound() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let ok_at_detection = load.ok();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            load.wait_ok(150, Duration::from_secs(10)).await,
+            "traffic goes on while e2 is frozen ({} failed so far)",
+            load.failed()
+        );
         c.connector("e2").signal("-CONT");
         let report = load.stop().await;
         eprintln!(
@@ -138,7 +150,11 @@ async fn primary_group_down_moves_traffic_to_backup_and_back() {
             .await;
         let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
         let mark = c.gateway.mark();
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            load.wait_ok(100, Duration::from_secs(10)).await,
+            "load flows ({} failed so far)",
+            load.failed()
+        );
         let primary = c.served_since(mark);
 
         c.kill_connector("e1").await;
@@ -151,7 +167,11 @@ async fn primary_group_down_moves_traffic_to_backup_and_back() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
         let mark = c.gateway.mark();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            load.wait_ok(150, Duration::from_secs(10)).await,
+            "served by the backup group ({} failed so far)",
+            load.failed()
+        );
         let backup = c.served_since(mark);
 
         c.restart_connector("e1").await;
@@ -163,7 +183,11 @@ async fn primary_group_down_moves_traffic_to_backup_and_back() {
         );
         tokio::time::sleep(Duration::from_millis(500)).await;
         let mark = c.gateway.mark();
-        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            load.wait_ok(150, Duration::from_secs(10)).await,
+            "served by the primary again ({} failed so far)",
+            load.failed()
+        );
         let back = c.served_since(mark);
         let report = load.stop().await;
         eprintln!(
@@ -201,7 +225,11 @@ async fn rolling_restart_of_a_group_loses_no_request() {
             .start()
             .await;
         let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        assert!(
+            load.wait_ok(100, Duration::from_secs(10)).await,
+            "load flows ({} failed so far)",
+            load.failed()
+        );
         let mut log = Vec::new();
         for id in ["e1", "e2", "e3"] {
             let t0 = Instant::now();
@@ -271,7 +299,11 @@ async fn thousand_routing_table_swaps_under_load_lose_nothing() {
         let swaps0 = world::metric(&m0, "switchyard_routing_table_swaps_total").unwrap_or(0.0);
 
         let load = Load::start(w.h1(), LoadSpec::get(w.url(HOST, "/sleep/5"), TASKS));
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            load.wait_ok(50, Duration::from_secs(10)).await,
+            "load flows ({} failed so far)",
+            load.failed()
+        );
         let state = w.gw.state.clone();
         // Off the runtime's workers: they carry the load.
         let (versions, swapping) = tokio::task::spawn_blocking(move || {
@@ -290,7 +322,11 @@ async fn thousand_routing_table_swaps_under_load_lose_nothing() {
         })
         .await
         .expect("swapper");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            load.wait_ok(50, Duration::from_secs(10)).await,
+            "load flows after the swaps ({} failed so far)",
+            load.failed()
+        );
         let report = load.stop().await;
         let m = w.metrics().await;
         eprintln!(
@@ -349,7 +385,11 @@ async fn post_is_never_replayed_after_reaching_the_origin() {
                 "{id} is back"
             );
         }
-        tokio::time::sleep(Duration::from_millis(800)).await;
+        assert!(
+            load.wait_ok(100, Duration::from_secs(10)).await,
+            "load flows after the restarts ({} failed so far)",
+            load.failed()
+        );
         let report = load.stop().await;
         // Anything still travelling towards the origin has arrived by now.
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -450,7 +490,11 @@ async fn gateway_upgrade_hands_over_without_losing_requests() {
         c.cfg = cfg;
 
         let load = Load::start(c.h1(), LoadSpec::get(c.url(HOST, "/sleep/5"), TASKS));
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(
+            load.wait_ok(100, Duration::from_secs(10)).await,
+            "load flows ({} failed so far)",
+            load.failed()
+        );
         let ok_before = load.ok();
 
         let mut b = DumpOnPanic(Proc::spawn(
@@ -573,7 +617,10 @@ async fn gateway_sigterm_finishes_requests_in_flight() {
         let client = c.h1();
         let url = c.url(HOST, "/sleep/1500");
         let slow = tokio::spawn(async move { client.get(url).send().await });
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            crate::support::eventually(|| o.requests() >= 1, Duration::from_secs(5)).await,
+            "the slow request reached the origin"
+        );
         let started = Instant::now();
         c.gateway.signal("-TERM");
         let resp = slow
