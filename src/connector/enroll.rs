@@ -290,16 +290,12 @@ mod tests {
         let dir = temp_dir("load");
         let file = dir.join("c.secret");
         // No file yet: enroll; the file is not created by the start-up check.
-        let creds = Credentials::load(&config(&file, Some("tok")))
-            .await
-            .expect("load");
+        let creds = with_token(&file).await;
         assert!(creds.enrolling());
         assert!(!file.exists());
         // An empty file also means "not enrolled yet".
         fs::write(&file, "\n").expect("write");
-        let creds = Credentials::load(&config(&file, Some("tok")))
-            .await
-            .expect("load");
+        let creds = with_token(&file).await;
         assert!(creds.enrolling());
         // Without a token an empty or missing file is an error.
         assert!(matches!(
@@ -307,9 +303,7 @@ mod tests {
             Err(ConnectorError::Config(_))
         ));
         fs::write(&file, " stored \n").expect("write");
-        let creds = Credentials::load(&config(&file, Some("tok")))
-            .await
-            .expect("load");
+        let creds = with_token(&file).await;
         assert_eq!(creds.secret().as_deref(), Some("stored"));
         fs::remove_file(&file).expect("remove");
         assert!(matches!(
@@ -325,16 +319,27 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
     }
 
+    /// Credentials that enroll with the token "tok" and store the secret in `file`.
+    async fn with_token(file: &Path) -> Credentials {
+        Credentials::load(&config(file, Some("tok")))
+            .await
+            .expect("load")
+    }
+
+    /// The enrollment turn of the next dial (which must enroll).
+    async fn enroll_turn(creds: &Credentials) -> EnrollGuard<'_> {
+        let Auth::Enroll(guard) = creds.for_dial().await.expect("auth") else {
+            panic!("expected to enroll");
+        };
+        guard
+    }
+
     #[tokio::test]
     async fn one_slot_enrolls_the_others_wait_for_its_secret() {
         let dir = temp_dir("once");
         let file = dir.join("c.secret");
-        let creds = Credentials::load(&config(&file, Some("tok")))
-            .await
-            .expect("load");
-        let Auth::Enroll(guard) = creds.for_dial().await.expect("auth") else {
-            panic!("expected to enroll");
-        };
+        let creds = with_token(&file).await;
+        let guard = enroll_turn(&creds).await;
         assert_eq!(guard.token(), "tok");
         // A second slot waits while the first one enrolls...
         let waiting = creds.for_dial();
@@ -354,12 +359,8 @@ mod tests {
     #[tokio::test]
     async fn a_failed_attempt_lets_the_next_slot_enroll() {
         let dir = temp_dir("retry");
-        let creds = Credentials::load(&config(&dir.join("c.secret"), Some("tok")))
-            .await
-            .expect("load");
-        let Auth::Enroll(first) = creds.for_dial().await.expect("auth") else {
-            panic!("expected to enroll");
-        };
+        let creds = with_token(&dir.join("c.secret")).await;
+        let first = enroll_turn(&creds).await;
         drop(first);
         assert!(matches!(
             creds.for_dial().await.expect("auth"),
@@ -372,12 +373,8 @@ mod tests {
     async fn an_unsaved_secret_is_stored_before_the_next_dial() {
         let dir = temp_dir("unsaved");
         let file = dir.join("c.secret");
-        let creds = Credentials::load(&config(&file, Some("tok")))
-            .await
-            .expect("load");
-        let Auth::Enroll(guard) = creds.for_dial().await.expect("auth") else {
-            panic!("expected to enroll");
-        };
+        let creds = with_token(&file).await;
+        let guard = enroll_turn(&creds).await;
         // The folder vanishes between the start-up check and the enrollment.
         fs::remove_dir_all(&dir).expect("remove");
         guard
