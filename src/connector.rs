@@ -9,7 +9,9 @@
 //! connector configured with an enrollment token and no stored secret yet registers itself
 //! on its first accepted hello (`enroll`).
 
-pub mod allow;
+/// The allow-list lives in [`crate::net::allow`] (the config parses it too); re-exported
+/// here for callers that name it through the connector.
+pub use crate::net::allow;
 mod body;
 mod dial;
 mod enroll;

@@ -1,5 +1,7 @@
-//! Listener addresses: binding with port 0 for tests and the quickstart, and waiting until a
-//! listener answers.
+//! Network addresses: binding with port 0 for tests and the quickstart, waiting until a
+//! listener answers, and the connector's allow-list of internal destinations ([`allow`]).
+
+pub mod allow;
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use rustls_pki_types::ServerName;
 
-use crate::connector::allow::AllowList;
+use crate::net::allow::AllowList;
 
 /// Everything a connector needs to know, as read from its config file.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]

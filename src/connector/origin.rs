@@ -37,8 +37,8 @@ use rustls_pki_types::CertificateDer;
 use tokio::net::TcpStream;
 use tower_service::Service;
 
-use super::allow::{AllowList, Decision};
 use super::body::TunnelBody;
+use crate::net::allow::{AllowList, Decision};
 use crate::tunnel::protocol::error_code;
 
 type PooledClient = Client<HttpsConnector<AllowConnector>, TunnelBody>;
