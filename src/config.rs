@@ -1,5 +1,7 @@
-//! Configuration files: TOML → validated config structs (`deny_unknown_fields`, every error
-//! reported with its path).
+//! Configuration files: TOML → file structs (`deny_unknown_fields`) → one `stage()` per file
+//! kind that checks everything once, reports every error with its path, and returns the typed
+//! config (addresses parsed, certificates loaded, allow-list parsed).
 
 pub mod connector;
 pub mod gateway;
+pub mod staged;

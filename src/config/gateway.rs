@@ -1,10 +1,10 @@
 //! The gateway's configuration file: listeners, certificates, limits, tunnel settings and the
 //! catalog that seeds routing.
 //!
-//! `gateway.toml → GatewayConfig (serde, deny_unknown_fields) → validate() → compiled parts`.
+//! `gateway.toml → GatewayConfig (serde, deny_unknown_fields) → stage() → Config` (see
+//! [`super::staged`]).
 //! Relative certificate paths are resolved against the config file's folder.
 
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -403,124 +403,31 @@ impl ConfigError {
 }
 
 impl GatewayConfig {
-    /// Reads and parses a file, then checks listener addresses and numbers. The catalog and
-    /// certificates are checked when they are compiled and loaded (see `gateway::Staged`).
+    /// Reads, parses and checks a file (no certificate is read: [`GatewayConfig::stage`]
+    /// does the whole pipeline, certificates included).
     pub fn from_file(path: &Path) -> Result<GatewayConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let base = path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| PathBuf::from("."));
-        Self::from_toml(&text, &path.display().to_string(), base)
+        Self::parse_file(path)?.checked(&path.display().to_string())
     }
 
-    /// Parses TOML text; `origin` names it in errors.
+    /// Parses and checks TOML text; `origin` names it in errors.
     pub fn from_toml(
         text: &str,
         origin: &str,
         base_dir: PathBuf,
     ) -> Result<GatewayConfig, ConfigError> {
-        let mut cfg: GatewayConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            origin: origin.to_string(),
-            message: e.to_string().trim_end().to_string(),
-        })?;
-        cfg.base_dir = base_dir;
-        let errors = cfg.validate();
+        Self::parse_toml(text, origin, base_dir)?.checked(origin)
+    }
+
+    fn checked(self, origin: &str) -> Result<GatewayConfig, ConfigError> {
+        let errors = self.validate();
         if errors.is_empty() {
-            Ok(cfg)
+            Ok(self)
         } else {
             Err(ConfigError::Invalid {
                 origin: origin.to_string(),
                 errors,
             })
         }
-    }
-
-    /// Checks what the catalog compiler does not: addresses, certificates listed, numbers.
-    pub fn validate(&self) -> Vec<String> {
-        let mut errors = Vec::new();
-        let mut addr = |field: &str, value: &str| {
-            if value.parse::<SocketAddr>().is_err() {
-                errors.push(format!("{field}: \"{value}\" is not an ip:port address"));
-            }
-        };
-        addr("listen.https", &self.listen.https);
-        addr("listen.tunnel", &self.listen.tunnel);
-        addr("listen.metrics", &self.listen.metrics);
-        if let Some(http) = &self.listen.http {
-            addr("listen.http", http);
-        }
-        if !self.admin.listen.is_empty() {
-            addr("admin.listen", &self.admin.listen);
-        }
-        if self.certificates.is_empty() {
-            errors.push("certificates: at least one edge certificate is required".into());
-        }
-        if self.tunnel.cert.is_some() != self.tunnel.key.is_some() {
-            errors.push("tunnel: cert and key go together".into());
-        }
-        let t = &self.tunnel;
-        if t.ping_interval_ms == 0 {
-            errors.push("tunnel.ping_interval_ms: must be > 0".into());
-        }
-        if self.runtime.control_threads == 0 {
-            errors.push("runtime.control_threads: must be at least 1".into());
-        }
-        if t.ping_timeout_ms == 0 {
-            errors.push("tunnel.ping_timeout_ms: must be > 0".into());
-        }
-        if t.hello_timeout_ms == 0 {
-            errors.push("tunnel.hello_timeout_ms: must be > 0".into());
-        }
-        if self.admin.tls_cert.is_some() != self.admin.tls_key.is_some() {
-            errors.push("admin: tls_cert and tls_key go together".into());
-        }
-        for (i, t) in self.admin.tokens.iter().enumerate() {
-            if let Err(e) = crate::catalog::secret::validate_hash(&t.token_hash) {
-                errors.push(format!("admin.tokens[{i}].token_hash: {e}"));
-            }
-            match (t.role, &t.tenant) {
-                (AdminRole::Tenant, None) => errors.push(format!(
-                    "admin.tokens[{i}].tenant: a tenant token names its tenant"
-                )),
-                (AdminRole::Admin | AdminRole::ReadOnly, Some(_)) => errors.push(format!(
-                    "admin.tokens[{i}].tenant: only a `tenant` token has a tenant"
-                )),
-                _ => {}
-            }
-        }
-        let r = &self.resilience;
-        if r.max_attempts == 0 || r.max_attempts > 10 {
-            errors.push("resilience.max_attempts: must be between 1 and 10".into());
-        }
-        if !(0.0..=1.0).contains(&r.retry_budget_ratio) {
-            errors.push("resilience.retry_budget_ratio: must be between 0 and 1".into());
-        }
-        if r.retry_buffer_bytes > 16 * 1024 * 1024 {
-            errors.push("resilience.retry_buffer_bytes: at most 16 MiB".into());
-        }
-        if r.eject_after_failures == 0 {
-            errors.push("resilience.eject_after_failures: must be at least 1".into());
-        }
-        if r.eject_base_ms == 0 || r.eject_max_ms < r.eject_base_ms {
-            errors.push(
-                "resilience: eject_base_ms must be > 0 and eject_max_ms >= eject_base_ms".into(),
-            );
-        }
-        let l = &self.limits;
-        if l.max_header_bytes < 1024 {
-            errors.push("limits.max_header_bytes: must be at least 1024".into());
-        }
-        if l.max_header_count < 8 {
-            errors.push("limits.max_header_count: must be at least 8".into());
-        }
-        if l.max_uri_bytes < 256 {
-            errors.push("limits.max_uri_bytes: must be at least 256".into());
-        }
-        errors
     }
 
     /// The catalog part of the file.
