@@ -26,7 +26,8 @@ enum Command {
         /// Configuration file (TOML); see conf/gateway.toml.
         #[arg(short, long, value_name = "FILE")]
         config: PathBuf,
-        /// Validate the configuration (catalog, certificates) and exit: 0 valid, 2 invalid.
+        /// Check the configuration as start-up does (addresses, every certificate, catalog) and
+        /// exit: 0 valid, 2 invalid, every problem listed.
         #[arg(long)]
         test: bool,
         /// Take the listening sockets over from a running gateway (send it SIGQUIT).
@@ -126,33 +127,17 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 fn gateway(config: PathBuf, test: bool, upgrade: bool) -> anyhow::Result<ExitCode> {
     use switchyard::config::gateway::GatewayConfig;
-    let cfg = match GatewayConfig::from_file(&config) {
+    if test {
+        return Ok(test_config(&config));
+    }
+    // Parsed only: start-up checks the whole file once while staging it.
+    let cfg = match GatewayConfig::parse_file(&config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::from(2));
         }
     };
-    if test {
-        return Ok(match switchyard::gateway::state::stage(&cfg, 1) {
-            Ok(staged) => {
-                println!(
-                    "{}: configuration is valid ({} apps, {} certificates)",
-                    config.display(),
-                    staged.table.app_count(),
-                    staged.certs.len()
-                );
-                ExitCode::SUCCESS
-            }
-            Err(errors) => {
-                eprintln!("{}: invalid configuration:", config.display());
-                for e in errors {
-                    eprintln!("  {e}");
-                }
-                ExitCode::from(2)
-            }
-        });
-    }
     let opts = switchyard::gateway::GatewayOptions {
         config_path: Some(config.clone()),
         upgrade,
@@ -188,6 +173,50 @@ fn gateway(config: PathBuf, test: bool, upgrade: bool) -> anyhow::Result<ExitCod
     }
     handle.wait();
     Ok(ExitCode::SUCCESS)
+}
+
+/// `gateway --test`: the same staging as start-up (every address parsed, every certificate
+/// loaded) plus the routing compile of the file's catalog; every problem listed, exit 2.
+fn test_config(config: &std::path::Path) -> ExitCode {
+    use switchyard::config::gateway::GatewayConfig;
+    let cfg = match GatewayConfig::parse_file(config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    // Compiled before staging (which moves the catalog) so that every problem is listed at
+    // once, even when the rest of the file is not valid.
+    let table = switchyard::routing::RoutingTable::compile(&cfg.catalog(), 1);
+    let staged = cfg.stage();
+    let mut errors = staged.as_ref().err().cloned().unwrap_or_default();
+    errors.extend(
+        table
+            .as_ref()
+            .err()
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string()),
+    );
+    match (&staged, &table) {
+        (Ok(c), Ok(t)) if errors.is_empty() => {
+            println!(
+                "{}: configuration is valid ({} apps, {} certificates)",
+                config.display(),
+                t.app_count(),
+                c.edge_certs.len()
+            );
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{}: invalid configuration:", config.display());
+            for e in errors {
+                eprintln!("  {e}");
+            }
+            ExitCode::from(2)
+        }
+    }
 }
 
 fn connector(config: PathBuf) -> anyhow::Result<ExitCode> {

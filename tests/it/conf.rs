@@ -1,10 +1,14 @@
-//! The shipped examples in `conf/` stay valid.
+//! The shipped examples in `conf/` stay valid, and `gateway --test` checks what start-up
+//! checks.
 
 use std::path::Path;
 
 use switchyard::config::connector::ConnectorConfig;
 use switchyard::config::gateway::GatewayConfig;
 use switchyard::routing::RoutingTable;
+
+use crate::support::world::{write_config, Pki, Spec, World};
+use crate::support::TempDir;
 
 #[test]
 fn shipped_examples_parse_and_compile() {
@@ -21,4 +25,79 @@ fn shipped_examples_parse_and_compile() {
     assert!(table.lookup("wiki.example.com", "/").is_some());
     assert!(table.lookup("x.apps.example.com", "/api/v").is_some());
     ConnectorConfig::from_file(&root.join("connector.toml")).expect("connector.toml is valid");
+}
+
+/// Runs `switchyard gateway --test` on `cfg` written to `dir/name`; exit code and stderr.
+fn gateway_test(dir: &Path, name: &str, cfg: &GatewayConfig) -> (Option<i32>, String) {
+    let path = dir.join(name);
+    write_config(&path, cfg);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["gateway", "--test", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run switchyard");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn gateway_test_loads_every_certificate_and_parses_every_address() {
+    let dir = TempDir::new("conf-test");
+    let pki = Pki::new(dir.path());
+    let mut good = World::config_for(&Spec::default().group("g"), &pki, &Default::default());
+    let (tunnel_cert, tunnel_key) = switchyard::tls::gen::write_pair(
+        dir.path(),
+        "tunnel",
+        &pki.ca.issue(&["tunnel.example.test"]).expect("issue"),
+    )
+    .expect("write tunnel pair");
+    good.tunnel.cert = Some(tunnel_cert);
+    good.tunnel.key = Some(tunnel_key.clone());
+    good.admin.tls_cert = Some(pki.edge.cert.clone());
+    good.admin.tls_key = Some(pki.edge.key.clone());
+    let (code, err) = gateway_test(dir.path(), "good.toml", &good);
+    assert_eq!(code, Some(0), "{err}");
+
+    let not_pem = dir.path().join("not-a-cert.pem");
+    std::fs::write(&not_pem, "hello\n").expect("write");
+    let mut bad_tunnel = good.clone();
+    bad_tunnel.tunnel.cert = Some(not_pem.clone());
+    let mut bad_admin = good.clone();
+    bad_admin.admin.tls_cert = Some(dir.path().join("missing.pem"));
+    let mut bad_addr = good.clone();
+    bad_addr.listen.https = "localhost:8443".into();
+    let cases = [
+        ("tunnel.toml", bad_tunnel, "tunnel.cert: "),
+        ("admin.toml", bad_admin, "admin.tls_cert: "),
+        ("addr.toml", bad_addr, "listen.https: \"localhost:8443\""),
+    ];
+    for (name, cfg, want) in cases {
+        let (code, err) = gateway_test(dir.path(), name, &cfg);
+        assert_eq!(code, Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: {want:?} missing in {err}");
+        assert_eq!(err.lines().count(), 2, "{name}: one problem: {err}");
+    }
+
+    let mut all = good;
+    all.tunnel.cert = Some(not_pem);
+    all.admin.tls_cert = Some(dir.path().join("missing.pem"));
+    all.listen.metrics = "9100".into();
+    all.apps.push(switchyard_app("bad host!", "missing"));
+    let (code, err) = gateway_test(dir.path(), "all.toml", &all);
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "listen.metrics",
+        "tunnel.cert",
+        "admin.tls_cert",
+        "apps[0].host",
+        "apps[0].groups[0]",
+    ] {
+        assert!(err.contains(want), "{want:?} missing in {err}");
+    }
+}
+
+fn switchyard_app(host: &str, group: &str) -> switchyard::catalog::AppSpec {
+    crate::support::world::app("x", host, None, "http://10.0.0.1", &[group])
 }
