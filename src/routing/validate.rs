@@ -22,7 +22,35 @@ pub(super) struct Parts {
 /// Checks the whole catalog; returns its compiled parts or every error found.
 pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
     let mut errors = Vec::new();
+    let (group_ids, mut groups) = check_groups(catalog, &mut errors);
+    let connectors = check_connectors(catalog, &group_ids, &mut groups, &mut errors);
+    let mut apps = AppCheck {
+        catalog,
+        groups: &groups,
+        group_ids: &group_ids,
+        names: HashMap::new(),
+        published: HashMap::new(),
+        errors: &mut errors,
+    };
+    let routes: Vec<Arc<Route>> = (0..catalog.apps.len())
+        .filter_map(|i| apps.route(i))
+        .collect();
+    if errors.is_empty() {
+        Ok(Parts {
+            routes,
+            groups,
+            connectors,
+        })
+    } else {
+        Err(errors)
+    }
+}
 
+/// Group entries (connectors added later) and each name's index among them.
+fn check_groups<'c>(
+    catalog: &'c Catalog,
+    errors: &mut Vec<CatalogError>,
+) -> (HashMap<&'c str, usize>, Vec<GroupEntry>) {
     // Every group name, even a malformed one, counts as defined so that a bad name is
     // reported once rather than again at each reference.
     let mut group_ids: HashMap<&str, usize> = HashMap::new();
@@ -51,7 +79,16 @@ pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
             }
         }
     }
+    (group_ids, groups)
+}
 
+/// Connector entries; each valid, unrevoked connector is also added to its group.
+fn check_connectors(
+    catalog: &Catalog,
+    group_ids: &HashMap<&str, usize>,
+    groups: &mut [GroupEntry],
+    errors: &mut Vec<CatalogError>,
+) -> Vec<ConnectorEntry> {
     let mut connector_ids: HashMap<&str, usize> = HashMap::new();
     let mut connectors = Vec::with_capacity(catalog.connectors.len());
     for (i, spec) in catalog.connectors.iter().enumerate() {
@@ -98,113 +135,104 @@ pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
             });
         }
     }
-    for group in &mut groups {
+    for group in groups.iter_mut() {
         group.connectors.sort();
     }
+    connectors
+}
 
-    let mut app_names: HashMap<&str, usize> = HashMap::new();
-    let mut published: HashMap<(String, Option<String>), usize> = HashMap::new();
-    let mut routes = Vec::with_capacity(catalog.apps.len());
-    for (i, app) in catalog.apps.iter().enumerate() {
-        let at = |field: &str| format!("apps[{i}].{field}");
-        if app.name.trim().is_empty() {
-            errors.push(CatalogError::new(at("name"), "must not be empty"));
-        } else if let Some(&first) = app_names.get(app.name.as_str()) {
-            errors.push(CatalogError::new(
-                at("name"),
-                format!(
-                    "duplicate app {:?} (first defined at apps[{first}])",
-                    app.name
-                ),
-            ));
-        } else {
-            app_names.insert(&app.name, i);
-        }
+/// Checks apps one by one, remembering names and published addresses to find duplicates.
+struct AppCheck<'c, 'e> {
+    catalog: &'c Catalog,
+    groups: &'c [GroupEntry],
+    group_ids: &'c HashMap<&'c str, usize>,
+    names: HashMap<&'c str, usize>,
+    published: HashMap<(String, Option<String>), usize>,
+    errors: &'e mut Vec<CatalogError>,
+}
 
-        let host = host::validate(&app.host)
-            .map_err(|message| errors.push(CatalogError::new(at("host"), message)));
+impl<'c> AppCheck<'c, '_> {
+    fn error(&mut self, i: usize, field: &str, message: impl Into<String>) {
+        self.errors
+            .push(CatalogError::new(format!("apps[{i}].{field}"), message));
+    }
+
+    /// The route of `apps[i]`, or `None` after reporting every problem it has.
+    fn route(&mut self, i: usize) -> Option<Arc<Route>> {
+        let app = &self.catalog.apps[i];
+        self.check_app_name(app, i);
+        let host = host::validate(&app.host).map_err(|m| self.error(i, "host", m));
         let prefix = app
             .path_prefix
             .as_deref()
             .map(normalize_prefix)
             .transpose()
-            .map_err(|message| errors.push(CatalogError::new(at("path_prefix"), message)));
+            .map_err(|m| self.error(i, "path_prefix", m));
         if let (Ok(host), Ok(prefix)) = (&host, &prefix) {
-            let key_prefix = prefix.clone().filter(|p| p != "/");
-            let field = if key_prefix.is_some() {
-                "path_prefix"
-            } else {
-                "host"
-            };
-            let key = (host.display(), key_prefix);
-            if let Some(&first) = published.get(&key) {
-                errors.push(CatalogError::new(
-                    at(field),
-                    format!(
-                        "host {:?} with path prefix {:?} is already published by app {:?} (apps[{first}])",
-                        key.0,
-                        key.1.as_deref().unwrap_or("/"),
-                        catalog.apps.get(first).map_or("", |a| a.name.as_str()),
-                    ),
-                ));
-            } else {
-                published.insert(key, i);
-            }
+            self.check_published(i, host.display(), prefix.clone());
         }
-
-        let internal = parse_internal(&app.internal_url)
-            .map_err(|message| errors.push(CatalogError::new(at("internal_url"), message)));
-        let chain = group_chain(app, &groups, &group_ids, i, &mut errors);
+        let internal =
+            parse_internal(&app.internal_url).map_err(|m| self.error(i, "internal_url", m));
+        let chain = group_chain(app, self.groups, self.group_ids, i, self.errors);
         let timeout = backend_timeout(app.backend_timeout_secs)
-            .map_err(|message| errors.push(CatalogError::new(at("backend_timeout_secs"), message)));
-
-        let affinity = affinity(app.affinity.as_ref())
-            .map_err(|message| errors.push(CatalogError::new(at("affinity"), message)));
+            .map_err(|m| self.error(i, "backend_timeout_secs", m));
+        let affinity = affinity(app.affinity.as_ref()).map_err(|m| self.error(i, "affinity", m));
         let min_live = match app.min_live_connectors {
             None => Ok(1),
             Some(0) => {
-                errors.push(CatalogError::new(
-                    at("min_live_connectors"),
-                    "must be at least 1".to_string(),
-                ));
+                self.error(i, "min_live_connectors", "must be at least 1");
                 Err(())
             }
             Some(n) => Ok(n as usize),
         };
+        Some(Arc::new(Route {
+            app: Arc::from(app.name.as_str()),
+            host: host.ok()?.display(),
+            path_prefix: prefix.ok()?,
+            internal: internal.ok()?,
+            groups: chain?,
+            preserve_host: app.preserve_host,
+            backend_timeout: timeout.ok()?,
+            origin_tls_verify: app.origin_tls_verify,
+            min_live: min_live.ok()?,
+            affinity: affinity.ok()?,
+        }))
+    }
 
-        if let (
-            Ok(host),
-            Ok(path_prefix),
-            Ok(internal),
-            Some(groups),
-            Ok(backend_timeout),
-            Ok(affinity),
-            Ok(min_live),
-        ) = (host, prefix, internal, chain, timeout, affinity, min_live)
-        {
-            routes.push(Arc::new(Route {
-                app: Arc::from(app.name.as_str()),
-                host: host.display(),
-                path_prefix,
-                internal,
-                groups,
-                preserve_host: app.preserve_host,
-                backend_timeout,
-                origin_tls_verify: app.origin_tls_verify,
-                min_live,
-                affinity,
-            }));
+    fn check_app_name(&mut self, app: &'c AppSpec, i: usize) {
+        if app.name.trim().is_empty() {
+            self.error(i, "name", "must not be empty");
+        } else if let Some(&first) = self.names.get(app.name.as_str()) {
+            let message = format!(
+                "duplicate app {:?} (first defined at apps[{first}])",
+                app.name
+            );
+            self.error(i, "name", message);
+        } else {
+            self.names.insert(&app.name, i);
         }
     }
 
-    if errors.is_empty() {
-        Ok(Parts {
-            routes,
-            groups,
-            connectors,
-        })
-    } else {
-        Err(errors)
+    /// One app per host and path prefix (`/` is the same as no prefix).
+    fn check_published(&mut self, i: usize, host: String, prefix: Option<String>) {
+        let key_prefix = prefix.filter(|p| p != "/");
+        let field = if key_prefix.is_some() {
+            "path_prefix"
+        } else {
+            "host"
+        };
+        let key = (host, key_prefix);
+        if let Some(&first) = self.published.get(&key) {
+            let message = format!(
+                "host {:?} with path prefix {:?} is already published by app {:?} (apps[{first}])",
+                key.0,
+                key.1.as_deref().unwrap_or("/"),
+                self.catalog.apps.get(first).map_or("", |a| a.name.as_str()),
+            );
+            self.error(i, field, message);
+        } else {
+            self.published.insert(key, i);
+        }
     }
 }
 
