@@ -30,7 +30,7 @@ use tokio_rustls::TlsConnector;
 
 pub use allow::{AllowList, Decision};
 
-use crate::config::connector::{server_name, split_host_port, ConnectorConfig};
+use crate::config::connector::{ConnectorConfig, StagedConnector};
 use dial::{dial_loop, Agent, Slot};
 use enroll::Credentials;
 use origin::Origins;
@@ -72,14 +72,22 @@ pub struct ConnectorHandle {
     drain_timeout: Duration,
 }
 
-/// Validates config, builds clients, spawns one dial loop per (gateway, tunnel slot) on the
-/// current tokio runtime, returns at once.
+/// Stages the config (every check, allow-list, gateway CA), then starts as
+/// [`start_connector`] does.
 pub async fn run_connector(cfg: ConnectorConfig) -> Result<ConnectorHandle, ConnectorError> {
-    cfg.validate().map_err(ConnectorError::Config)?;
-    let allow = AllowList::parse(&cfg.allow).map_err(ConnectorError::Config)?;
+    start_connector(cfg.stage().map_err(ConnectorError::Config)?).await
+}
+
+/// Builds clients from a staged config, spawns one dial loop per (gateway, tunnel slot) on
+/// the current tokio runtime, returns at once.
+pub async fn start_connector(staged: StagedConnector) -> Result<ConnectorHandle, ConnectorError> {
+    let StagedConnector {
+        file: cfg,
+        allow,
+        gateways,
+        gateway_tls,
+    } = staged;
     let credentials = Credentials::load(&cfg).await?;
-    let gateway_tls = crate::tls::client_config(cfg.ca_file.as_deref())
-        .map_err(|e| ConnectorError::Tls(e.to_string()))?;
     let origins = Origins::new(
         allow,
         cfg.origin_ca_file.as_deref(),
@@ -88,17 +96,11 @@ pub async fn run_connector(cfg: ConnectorConfig) -> Result<ConnectorHandle, Conn
     .map_err(ConnectorError::Tls)?;
 
     let mut slots = Vec::new();
-    for (i, gateway) in cfg.gateways.iter().enumerate() {
-        let host = split_host_port(gateway).map(|(host, _)| host);
-        let name = cfg.server_name.as_deref().or(host).and_then(server_name);
-        let Some(name) = name else {
-            let error = format!("gateways[{i}]: {gateway:?} has no valid TLS server name");
-            return Err(ConnectorError::Config(vec![error]));
-        };
+    for gateway in gateways {
         for index in 0..cfg.tunnels_per_gateway {
             slots.push(Slot {
-                gateway: gateway.clone(),
-                server_name: name.clone(),
+                gateway: gateway.addr.clone(),
+                server_name: gateway.server_name.clone(),
                 index,
             });
         }

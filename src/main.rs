@@ -221,21 +221,22 @@ fn test_config(config: &std::path::Path) -> ExitCode {
 
 fn connector(config: PathBuf) -> anyhow::Result<ExitCode> {
     use switchyard::config::connector::ConnectorConfig;
-    let cfg = match ConnectorConfig::from_file(&config) {
+    let staged = match ConnectorConfig::stage_file(&config) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::from(2));
         }
     };
+    let threads = staged.file.threads;
     // One thread: a current-thread runtime, without a work-stealing scheduler's bookkeeping.
-    let mut builder = if cfg.threads == 1 {
+    let mut builder = if threads == 1 {
         tokio::runtime::Builder::new_current_thread()
     } else {
         tokio::runtime::Builder::new_multi_thread()
     };
-    if cfg.threads > 1 {
-        builder.worker_threads(cfg.threads);
+    if threads > 1 {
+        builder.worker_threads(threads);
     }
     let rt = builder
         .enable_all()
@@ -243,7 +244,7 @@ fn connector(config: PathBuf) -> anyhow::Result<ExitCode> {
         .build()
         .context("tokio runtime")?;
     rt.block_on(async move {
-        let handle = switchyard::run_connector(cfg)
+        let handle = switchyard::connector::start_connector(staged)
             .await
             .context("connector failed to start")?;
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

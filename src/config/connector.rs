@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 
 use rustls_pki_types::ServerName;
 
-use crate::net::allow::AllowList;
+mod staged;
+
+pub use staged::{GatewayTarget, StagedConnector};
 
 /// Everything a connector needs to know, as read from its config file.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
@@ -49,7 +51,7 @@ pub struct ConnectorConfig {
     #[serde(default)]
     pub origin_ca_file: Option<PathBuf>,
     /// Internal destinations this connector may reach; required and non-empty (see
-    /// [`AllowList`] for the forms).
+    /// [`crate::net::allow::AllowList`] for the forms).
     pub allow: Vec<String>,
     /// Tunnels kept open to each gateway (default 2, so that one can fail or be replaced
     /// while another carries the traffic); each is its own dial loop.
@@ -156,7 +158,8 @@ impl ConnectorConfig {
         }
     }
 
-    /// Reads, parses and validates a config file.
+    /// Reads, parses and checks a config file (no file it names is read:
+    /// [`ConnectorConfig::stage`] loads those).
     pub fn from_file(path: &Path) -> Result<ConnectorConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
@@ -165,80 +168,34 @@ impl ConnectorConfig {
         ConnectorConfig::from_toml(&text, &path.display().to_string())
     }
 
-    /// Parses and validates TOML text; `origin` names the text in errors.
-    pub fn from_toml(text: &str, origin: &str) -> Result<ConnectorConfig, ConfigError> {
-        let cfg: ConnectorConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+    /// Reads, parses and stages a config file: the whole pipeline in one call.
+    pub fn stage_file(path: &Path) -> Result<StagedConnector, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let origin = path.display().to_string();
+        ConnectorConfig::parse_toml(&text, &origin)?
+            .stage()
+            .map_err(|errors| ConfigError::Invalid { origin, errors })
+    }
+
+    /// Parses TOML text without checking it; `origin` names the text in errors.
+    pub fn parse_toml(text: &str, origin: &str) -> Result<ConnectorConfig, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
             origin: origin.to_owned(),
             message: e.to_string().trim_end().to_owned(),
-        })?;
+        })
+    }
+
+    /// Parses and checks TOML text; `origin` names the text in errors.
+    pub fn from_toml(text: &str, origin: &str) -> Result<ConnectorConfig, ConfigError> {
+        let cfg = ConnectorConfig::parse_toml(text, origin)?;
         cfg.validate().map_err(|errors| ConfigError::Invalid {
             origin: origin.to_owned(),
             errors,
         })?;
         Ok(cfg)
-    }
-
-    /// Every problem, each with its field path, e.g.
-    /// `allow[2]: "10.0.0.0/33" is not a valid CIDR`.
-    pub fn validate(&self) -> Result<(), Vec<String>> {
-        let mut errors = Vec::new();
-        if self.id.trim().is_empty() {
-            errors.push("id: must not be empty".to_owned());
-        } else if self.id.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            errors.push(format!(
-                "id: {:?} must not contain spaces or control characters",
-                self.id
-            ));
-        }
-        errors.extend(self.credential_errors());
-        if self.gateways.is_empty() {
-            errors
-                .push("gateways: list at least one gateway tunnel address (host:port)".to_owned());
-        }
-        for (i, gw) in self.gateways.iter().enumerate() {
-            match split_host_port(gw) {
-                None => errors.push(format!("gateways[{i}]: {gw:?} is not host:port")),
-                Some((host, _)) if self.server_name.is_none() && server_name(host).is_none() => {
-                    errors.push(format!(
-                        "gateways[{i}]: {host:?} is not a valid TLS server name"
-                    ))
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(name) = &self.server_name {
-            if server_name(name).is_none() {
-                errors.push(format!(
-                    "server_name: {name:?} is not a valid TLS server name"
-                ));
-            }
-        }
-        if let Err(allow_errors) = AllowList::parse(&self.allow) {
-            errors.extend(allow_errors);
-        }
-        if !(1..=MAX_TUNNELS_PER_GATEWAY).contains(&self.tunnels_per_gateway) {
-            errors.push(format!(
-                "tunnels_per_gateway: {} is not between 1 and {MAX_TUNNELS_PER_GATEWAY}",
-                self.tunnels_per_gateway
-            ));
-        }
-        if self.reconnect_initial_ms == 0 {
-            errors.push("reconnect_initial_ms: must be at least 1".to_owned());
-        }
-        if self.reconnect_max_ms < self.reconnect_initial_ms {
-            errors.push(format!(
-                "reconnect_max_ms: {} is less than reconnect_initial_ms ({})",
-                self.reconnect_max_ms, self.reconnect_initial_ms
-            ));
-        }
-        if self.origin_connect_timeout_ms == 0 {
-            errors.push("origin_connect_timeout_ms: must be at least 1".to_owned());
-        }
-        if errors.is_empty() {
-            Ok(())
-        } else {
-            Err(errors)
-        }
     }
 }
 
