@@ -79,137 +79,140 @@ fn lookup_table() -> RoutingTable {
     }
 }
 
+/// (what, host, path, expected app)
+const LOOKUP_CASES: &[(&str, &str, &str, Option<&str>)] = &[
+    ("exact", "wiki.example.com", "/", Some("wiki")),
+    ("exact, empty path", "wiki.example.com", "", Some("wiki")),
+    ("prefix exact", "wiki.example.com", "/api", Some("wiki-api")),
+    (
+        "prefix slash",
+        "wiki.example.com",
+        "/api/",
+        Some("wiki-api"),
+    ),
+    (
+        "prefix deeper",
+        "wiki.example.com",
+        "/api/x",
+        Some("wiki-api"),
+    ),
+    (
+        "prefix query",
+        "wiki.example.com",
+        "/api?x=1",
+        Some("wiki-api"),
+    ),
+    (
+        "segment boundary",
+        "wiki.example.com",
+        "/apix",
+        Some("wiki"),
+    ),
+    (
+        "longest prefix",
+        "wiki.example.com",
+        "/api/v2/x",
+        Some("wiki-api-v2"),
+    ),
+    (
+        "longest prefix boundary",
+        "wiki.example.com",
+        "/api/v20",
+        Some("wiki-api"),
+    ),
+    (
+        "query ignored",
+        "wiki.example.com",
+        "/?/api/v2",
+        Some("wiki"),
+    ),
+    (
+        "port stripped",
+        "wiki.example.com:8443",
+        "/api",
+        Some("wiki-api"),
+    ),
+    (
+        "case-insensitive",
+        "WIKI.Example.Com:443",
+        "/api/x",
+        Some("wiki-api"),
+    ),
+    (
+        "path is case-sensitive",
+        "wiki.example.com",
+        "/API",
+        Some("wiki"),
+    ),
+    ("trailing dot", "wiki.example.com.", "/", Some("wiki")),
+    ("configured case", "mixed.example.com", "/", Some("mixed")),
+    ("wildcard", "a.apps.example.com", "/x", Some("apps")),
+    ("wildcard, upper", "A.APPS.example.com", "/x", Some("apps")),
+    (
+        "nested wildcard wins",
+        "a.b.apps.example.com",
+        "/",
+        Some("deep"),
+    ),
+    (
+        "nested wildcard deeper",
+        "x.a.b.apps.example.com",
+        "/",
+        Some("deep"),
+    ),
+    (
+        "wildcard needs a label",
+        "b.apps.example.com",
+        "/",
+        Some("apps"),
+    ),
+    ("wildcard not its apex", "apps.example.com", "/", None),
+    (
+        "shorter wildcard",
+        "apps.example.com",
+        "/docs/1",
+        Some("docs"),
+    ),
+    (
+        "exact beats wildcard",
+        "wiki.example.com",
+        "/docs",
+        Some("wiki"),
+    ),
+    (
+        "fallback to wildcard",
+        "api-only.example.com",
+        "/docs/x",
+        Some("docs"),
+    ),
+    (
+        "exact prefix first",
+        "api-only.example.com",
+        "/api/docs",
+        Some("api-only"),
+    ),
+    ("no fallback match", "api-only.example.com", "/other", None),
+    ("ip host with port", "10.0.0.1:8080", "/", Some("ip")),
+    ("ipv6 literal", "[::1]:8443", "/", None),
+    ("unknown host", "unknown.org", "/", None),
+    ("unknown subdomain", "x.wiki.example.com", "/", None),
+    ("empty host", "", "/", None),
+    ("empty label", "a..apps.example.com", "/", None),
+    ("leading dot", ".apps.example.com", "/", None),
+    ("bad port", "wiki.example.com:x", "/", None),
+    ("bad byte", "wi ki.example.com", "/", None),
+];
+
 #[test]
 fn lookup_cases() {
     let table = lookup_table();
     let long_host = format!("{}.apps.example.com", "a".repeat(300));
     let long_upper = format!("{}.APPS.example.com", "A".repeat(70));
-    let cases: &[(&str, &str, &str, Option<&str>)] = &[
-        // (what, host, path, expected app)
-        ("exact", "wiki.example.com", "/", Some("wiki")),
-        ("exact, empty path", "wiki.example.com", "", Some("wiki")),
-        ("prefix exact", "wiki.example.com", "/api", Some("wiki-api")),
-        (
-            "prefix slash",
-            "wiki.example.com",
-            "/api/",
-            Some("wiki-api"),
-        ),
-        (
-            "prefix deeper",
-            "wiki.example.com",
-            "/api/x",
-            Some("wiki-api"),
-        ),
-        (
-            "prefix query",
-            "wiki.example.com",
-            "/api?x=1",
-            Some("wiki-api"),
-        ),
-        (
-            "segment boundary",
-            "wiki.example.com",
-            "/apix",
-            Some("wiki"),
-        ),
-        (
-            "longest prefix",
-            "wiki.example.com",
-            "/api/v2/x",
-            Some("wiki-api-v2"),
-        ),
-        (
-            "longest prefix boundary",
-            "wiki.example.com",
-            "/api/v20",
-            Some("wiki-api"),
-        ),
-        (
-            "query ignored",
-            "wiki.example.com",
-            "/?/api/v2",
-            Some("wiki"),
-        ),
-        (
-            "port stripped",
-            "wiki.example.com:8443",
-            "/api",
-            Some("wiki-api"),
-        ),
-        (
-            "case-insensitive",
-            "WIKI.Example.Com:443",
-            "/api/x",
-            Some("wiki-api"),
-        ),
-        (
-            "path is case-sensitive",
-            "wiki.example.com",
-            "/API",
-            Some("wiki"),
-        ),
-        ("trailing dot", "wiki.example.com.", "/", Some("wiki")),
-        ("configured case", "mixed.example.com", "/", Some("mixed")),
-        ("wildcard", "a.apps.example.com", "/x", Some("apps")),
-        ("wildcard, upper", "A.APPS.example.com", "/x", Some("apps")),
-        (
-            "nested wildcard wins",
-            "a.b.apps.example.com",
-            "/",
-            Some("deep"),
-        ),
-        (
-            "nested wildcard deeper",
-            "x.a.b.apps.example.com",
-            "/",
-            Some("deep"),
-        ),
-        (
-            "wildcard needs a label",
-            "b.apps.example.com",
-            "/",
-            Some("apps"),
-        ),
-        ("wildcard not its apex", "apps.example.com", "/", None),
-        (
-            "shorter wildcard",
-            "apps.example.com",
-            "/docs/1",
-            Some("docs"),
-        ),
-        (
-            "exact beats wildcard",
-            "wiki.example.com",
-            "/docs",
-            Some("wiki"),
-        ),
-        (
-            "fallback to wildcard",
-            "api-only.example.com",
-            "/docs/x",
-            Some("docs"),
-        ),
-        (
-            "exact prefix first",
-            "api-only.example.com",
-            "/api/docs",
-            Some("api-only"),
-        ),
-        ("no fallback match", "api-only.example.com", "/other", None),
-        ("ip host with port", "10.0.0.1:8080", "/", Some("ip")),
-        ("ipv6 literal", "[::1]:8443", "/", None),
-        ("unknown host", "unknown.org", "/", None),
-        ("unknown subdomain", "x.wiki.example.com", "/", None),
-        ("empty host", "", "/", None),
-        ("empty label", "a..apps.example.com", "/", None),
-        ("leading dot", ".apps.example.com", "/", None),
-        ("bad port", "wiki.example.com:x", "/", None),
-        ("bad byte", "wi ki.example.com", "/", None),
+    let long: &[(&str, &str, &str, Option<&str>)] = &[
         ("too long", &long_host, "/", None),
         ("long, upper", &long_upper, "/", Some("apps")),
     ];
-    for (what, host, path, want) in cases {
+    for (what, host, path, want) in LOOKUP_CASES.iter().chain(long) {
         let got = table.lookup(host, path).map(|r| &*r.app);
         assert_eq!(got, *want, "{what}: lookup({host:?}, {path:?})");
     }

@@ -44,173 +44,175 @@ fn map_path_cases() {
     }
 }
 
+/// (prefix, internal URL, Location, rewritten)
+const LOCATION_CASES: &[(Option<&str>, &str, &str, Option<&str>)] = &[
+    (
+        None,
+        "http://10.0.0.1:8080",
+        "http://10.0.0.1:8080/login?next=/x",
+        Some("https://wiki.example.com/login?next=/x"),
+    ),
+    (
+        None,
+        "http://origin.local",
+        "http://origin.local:80/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    (
+        None,
+        "http://origin.local:80",
+        "http://ORIGIN.local/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    (
+        None,
+        "http://origin.local",
+        "HTTP://origin.local/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    (
+        None,
+        "http://origin.local",
+        "http://origin.local:/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    (
+        None,
+        "https://origin.local",
+        "https://origin.local:443/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    (
+        None,
+        "https://origin.local:443",
+        "https://origin.local/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    (
+        None,
+        "http://origin.local",
+        "http://origin.local",
+        Some("https://wiki.example.com/"),
+    ),
+    (
+        None,
+        "http://origin.local",
+        "http://origin.local?x",
+        Some("https://wiki.example.com/?x"),
+    ),
+    (
+        None,
+        "http://origin.local",
+        "http://origin.local#top",
+        Some("https://wiki.example.com/#top"),
+    ),
+    (
+        None,
+        "http://[::1]:8080",
+        "http://[::1]:8080/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    (
+        None,
+        "http://[::1]",
+        "http://[::1]:80/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    (
+        Some("/w"),
+        "http://o/wiki",
+        "http://o/wiki/x?q#f",
+        Some("https://wiki.example.com/w/x?q#f"),
+    ),
+    (
+        Some("/w"),
+        "http://o/wiki",
+        "http://o/wiki",
+        Some("https://wiki.example.com/w"),
+    ),
+    (
+        Some("/w"),
+        "http://o/wiki",
+        "http://o/wiki?q",
+        Some("https://wiki.example.com/w?q"),
+    ),
+    (
+        Some("/w"),
+        "http://o",
+        "http://o/x",
+        Some("https://wiki.example.com/x"),
+    ),
+    (
+        None,
+        "http://o/wiki",
+        "http://o/wiki/",
+        Some("https://wiki.example.com/"),
+    ),
+    (
+        None,
+        "http://o/wiki",
+        "http://o/wiki",
+        Some("https://wiki.example.com/"),
+    ),
+    (
+        Some("/"),
+        "http://o/wiki",
+        "http://o/wiki/a",
+        Some("https://wiki.example.com/a"),
+    ),
+    // Not the internal URL: left alone.
+    (Some("/w"), "http://o/wiki", "http://o/wikix", None),
+    (Some("/w"), "http://o/wiki", "http://o/other", None),
+    (
+        None,
+        "https://origin.local",
+        "https://origin.local:80/a",
+        None,
+    ),
+    (None, "https://origin.local", "http://origin.local/a", None),
+    (None, "http://origin.local", "https://origin.local/a", None),
+    (
+        None,
+        "http://origin.local:8080",
+        "http://origin.local/a",
+        None,
+    ),
+    (
+        None,
+        "http://origin.local",
+        "http://origin.local:8080/a",
+        None,
+    ),
+    (None, "http://origin.local", "http://origin.local:x/a", None),
+    (None, "http://origin.local", "http://other.local/a", None),
+    (
+        None,
+        "http://origin.local",
+        "http://origin.local.evil/a",
+        None,
+    ),
+    (
+        None,
+        "http://origin.local",
+        "http://user@origin.local/a",
+        None,
+    ),
+    (None, "http://origin.local", "/relative", None),
+    (None, "http://origin.local", "relative/x", None),
+    (None, "http://origin.local", "//origin.local/a", None),
+    (
+        None,
+        "http://origin.local",
+        "/next?to=http://origin.local/a",
+        None,
+    ),
+    (None, "http://[::1]", "http://[::1/a", None),
+];
+
 #[test]
 fn rewrite_location_cases() {
     let ext = "wiki.example.com";
-    let cases: &[(Option<&str>, &str, &str, Option<&str>)] = &[
-        // (prefix, internal URL, Location, rewritten)
-        (
-            None,
-            "http://10.0.0.1:8080",
-            "http://10.0.0.1:8080/login?next=/x",
-            Some("https://wiki.example.com/login?next=/x"),
-        ),
-        (
-            None,
-            "http://origin.local",
-            "http://origin.local:80/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        (
-            None,
-            "http://origin.local:80",
-            "http://ORIGIN.local/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        (
-            None,
-            "http://origin.local",
-            "HTTP://origin.local/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        (
-            None,
-            "http://origin.local",
-            "http://origin.local:/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        (
-            None,
-            "https://origin.local",
-            "https://origin.local:443/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        (
-            None,
-            "https://origin.local:443",
-            "https://origin.local/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        (
-            None,
-            "http://origin.local",
-            "http://origin.local",
-            Some("https://wiki.example.com/"),
-        ),
-        (
-            None,
-            "http://origin.local",
-            "http://origin.local?x",
-            Some("https://wiki.example.com/?x"),
-        ),
-        (
-            None,
-            "http://origin.local",
-            "http://origin.local#top",
-            Some("https://wiki.example.com/#top"),
-        ),
-        (
-            None,
-            "http://[::1]:8080",
-            "http://[::1]:8080/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        (
-            None,
-            "http://[::1]",
-            "http://[::1]:80/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        (
-            Some("/w"),
-            "http://o/wiki",
-            "http://o/wiki/x?q#f",
-            Some("https://wiki.example.com/w/x?q#f"),
-        ),
-        (
-            Some("/w"),
-            "http://o/wiki",
-            "http://o/wiki",
-            Some("https://wiki.example.com/w"),
-        ),
-        (
-            Some("/w"),
-            "http://o/wiki",
-            "http://o/wiki?q",
-            Some("https://wiki.example.com/w?q"),
-        ),
-        (
-            Some("/w"),
-            "http://o",
-            "http://o/x",
-            Some("https://wiki.example.com/x"),
-        ),
-        (
-            None,
-            "http://o/wiki",
-            "http://o/wiki/",
-            Some("https://wiki.example.com/"),
-        ),
-        (
-            None,
-            "http://o/wiki",
-            "http://o/wiki",
-            Some("https://wiki.example.com/"),
-        ),
-        (
-            Some("/"),
-            "http://o/wiki",
-            "http://o/wiki/a",
-            Some("https://wiki.example.com/a"),
-        ),
-        // Not the internal URL: left alone.
-        (Some("/w"), "http://o/wiki", "http://o/wikix", None),
-        (Some("/w"), "http://o/wiki", "http://o/other", None),
-        (
-            None,
-            "https://origin.local",
-            "https://origin.local:80/a",
-            None,
-        ),
-        (None, "https://origin.local", "http://origin.local/a", None),
-        (None, "http://origin.local", "https://origin.local/a", None),
-        (
-            None,
-            "http://origin.local:8080",
-            "http://origin.local/a",
-            None,
-        ),
-        (
-            None,
-            "http://origin.local",
-            "http://origin.local:8080/a",
-            None,
-        ),
-        (None, "http://origin.local", "http://origin.local:x/a", None),
-        (None, "http://origin.local", "http://other.local/a", None),
-        (
-            None,
-            "http://origin.local",
-            "http://origin.local.evil/a",
-            None,
-        ),
-        (
-            None,
-            "http://origin.local",
-            "http://user@origin.local/a",
-            None,
-        ),
-        (None, "http://origin.local", "/relative", None),
-        (None, "http://origin.local", "relative/x", None),
-        (None, "http://origin.local", "//origin.local/a", None),
-        (
-            None,
-            "http://origin.local",
-            "/next?to=http://origin.local/a",
-            None,
-        ),
-        (None, "http://[::1]", "http://[::1/a", None),
-    ];
+    let cases = LOCATION_CASES;
     for (prefix, internal, location, want) in cases {
         let got = route(*prefix, internal).rewrite_location(location, ext);
         assert_eq!(

@@ -21,120 +21,121 @@ fn errors_of(c: &Catalog) -> Vec<CatalogError> {
 /// (what, edit, error path, message contains)
 pub(super) type Case = (&'static str, fn(&mut Catalog), &'static str, &'static str);
 
+/// Names, duplicates, group chains and timeouts that must be refused.
+const NAMES_CHAINS_AND_TIMEOUTS: &[Case] = &[
+    (
+        "group empty",
+        |c| c.groups.push(group("")),
+        "groups[2].name",
+        "must not be empty",
+    ),
+    (
+        "group charset",
+        |c| c.groups.push(group("dc east")),
+        "groups[2].name",
+        "may only contain",
+    ),
+    (
+        "connector empty",
+        |c| c.connectors.push(connector("", "dc-east")),
+        "connectors[3].id",
+        "must not be empty",
+    ),
+    (
+        "connector charset",
+        |c| c.connectors.push(connector("a/b", "dc-east")),
+        "connectors[3].id",
+        "may only contain",
+    ),
+    (
+        "connector group",
+        |c| c.connectors.push(connector("x", "dc-est")),
+        "connectors[3].group",
+        "unknown group \"dc-est\"",
+    ),
+    (
+        "secret prefix",
+        |c| c.connectors[1].secret_hash = "abc".into(),
+        "connectors[1].secret_hash",
+        "must start with",
+    ),
+    (
+        "secret hex",
+        |c| c.connectors[1].secret_hash = "sha256:zz".into(),
+        "connectors[1].secret_hash",
+        "hexadecimal",
+    ),
+    (
+        "secret length",
+        |c| c.connectors[1].secret_hash = "sha256:abcd".into(),
+        "connectors[1].secret_hash",
+        "64 hex digits",
+    ),
+    (
+        "app name",
+        |c| c.apps.push(app(" ", "a.example.com", None)),
+        "apps[1].name",
+        "must not be empty",
+    ),
+    (
+        "groups empty",
+        |c| c.apps[0].groups.clear(),
+        "apps[0].groups",
+        "at least one",
+    ),
+    (
+        "groups unknown",
+        |c| c.apps[0].groups = vec!["dc-est".into()],
+        "apps[0].groups[0]",
+        "unknown group \"dc-est\"",
+    ),
+    (
+        "groups dup",
+        |c| c.apps[0].groups = vec!["dc-east".into(), "dc-east".into()],
+        "apps[0].groups[1]",
+        "group \"dc-east\" is already in the chain at groups[0]",
+    ),
+    (
+        "timeout zero",
+        |c| c.apps[0].backend_timeout_secs = Some(0.0),
+        "apps[0].backend_timeout_secs",
+        "greater than 0",
+    ),
+    (
+        "timeout negative",
+        |c| c.apps[0].backend_timeout_secs = Some(-1.0),
+        "apps[0].backend_timeout_secs",
+        "greater than 0",
+    ),
+    (
+        "timeout nan",
+        |c| c.apps[0].backend_timeout_secs = Some(f64::NAN),
+        "apps[0].backend_timeout_secs",
+        "finite",
+    ),
+    (
+        "timeout inf",
+        |c| c.apps[0].backend_timeout_secs = Some(f64::INFINITY),
+        "apps[0].backend_timeout_secs",
+        "finite",
+    ),
+    (
+        "group dup",
+        |c| c.groups.push(group("dc-east")),
+        "groups[2].name",
+        "duplicate group \"dc-east\" (first defined at groups[0])",
+    ),
+    (
+        "connector dup",
+        |c| c.connectors.push(connector("east-1", "dc-west")),
+        "connectors[3].id",
+        "duplicate connector \"east-1\" (first defined at connectors[1])",
+    ),
+];
+
 #[test]
 fn names_chains_and_timeouts() {
-    let cases: &[Case] = &[
-        // (what, edit, error path, message contains)
-        (
-            "group empty",
-            |c| c.groups.push(group("")),
-            "groups[2].name",
-            "must not be empty",
-        ),
-        (
-            "group charset",
-            |c| c.groups.push(group("dc east")),
-            "groups[2].name",
-            "may only contain",
-        ),
-        (
-            "connector empty",
-            |c| c.connectors.push(connector("", "dc-east")),
-            "connectors[3].id",
-            "must not be empty",
-        ),
-        (
-            "connector charset",
-            |c| c.connectors.push(connector("a/b", "dc-east")),
-            "connectors[3].id",
-            "may only contain",
-        ),
-        (
-            "connector group",
-            |c| c.connectors.push(connector("x", "dc-est")),
-            "connectors[3].group",
-            "unknown group \"dc-est\"",
-        ),
-        (
-            "secret prefix",
-            |c| c.connectors[1].secret_hash = "abc".into(),
-            "connectors[1].secret_hash",
-            "must start with",
-        ),
-        (
-            "secret hex",
-            |c| c.connectors[1].secret_hash = "sha256:zz".into(),
-            "connectors[1].secret_hash",
-            "hexadecimal",
-        ),
-        (
-            "secret length",
-            |c| c.connectors[1].secret_hash = "sha256:abcd".into(),
-            "connectors[1].secret_hash",
-            "64 hex digits",
-        ),
-        (
-            "app name",
-            |c| c.apps.push(app(" ", "a.example.com", None)),
-            "apps[1].name",
-            "must not be empty",
-        ),
-        (
-            "groups empty",
-            |c| c.apps[0].groups.clear(),
-            "apps[0].groups",
-            "at least one",
-        ),
-        (
-            "groups unknown",
-            |c| c.apps[0].groups = vec!["dc-est".into()],
-            "apps[0].groups[0]",
-            "unknown group \"dc-est\"",
-        ),
-        (
-            "groups dup",
-            |c| c.apps[0].groups = vec!["dc-east".into(), "dc-east".into()],
-            "apps[0].groups[1]",
-            "group \"dc-east\" is already in the chain at groups[0]",
-        ),
-        (
-            "timeout zero",
-            |c| c.apps[0].backend_timeout_secs = Some(0.0),
-            "apps[0].backend_timeout_secs",
-            "greater than 0",
-        ),
-        (
-            "timeout negative",
-            |c| c.apps[0].backend_timeout_secs = Some(-1.0),
-            "apps[0].backend_timeout_secs",
-            "greater than 0",
-        ),
-        (
-            "timeout nan",
-            |c| c.apps[0].backend_timeout_secs = Some(f64::NAN),
-            "apps[0].backend_timeout_secs",
-            "finite",
-        ),
-        (
-            "timeout inf",
-            |c| c.apps[0].backend_timeout_secs = Some(f64::INFINITY),
-            "apps[0].backend_timeout_secs",
-            "finite",
-        ),
-        (
-            "group dup",
-            |c| c.groups.push(group("dc-east")),
-            "groups[2].name",
-            "duplicate group \"dc-east\" (first defined at groups[0])",
-        ),
-        (
-            "connector dup",
-            |c| c.connectors.push(connector("east-1", "dc-west")),
-            "connectors[3].id",
-            "duplicate connector \"east-1\" (first defined at connectors[1])",
-        ),
-    ];
-    check(cases);
+    check(NAMES_CHAINS_AND_TIMEOUTS);
 }
 
 /// Applies each edit to a fresh valid catalog and expects exactly the one error described.
