@@ -101,3 +101,24 @@ fn gateway_test_loads_every_certificate_and_parses_every_address() {
 fn switchyard_app(host: &str, group: &str) -> switchyard::catalog::AppSpec {
     crate::support::world::app("x", host, None, "http://10.0.0.1", &[group])
 }
+
+#[test]
+fn a_connector_with_an_unreadable_ca_file_exits_2_before_dialing() {
+    let dir = TempDir::new("conf-connector");
+    let path = dir.path().join("connector.toml");
+    std::fs::write(
+        &path,
+        "id = \"c1\"\nsecret = \"s\"\ngateways = [\"127.0.0.1:1\"]\n\
+         allow = [\"127.0.0.1\"]\nca_file = \"missing-ca.pem\"\ntunnels_per_gateway = 0\n",
+    )
+    .expect("write config");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["connector", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run switchyard");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("ca_file: "), "{err}");
+    assert!(err.contains("tunnels_per_gateway: 0"), "{err}");
+}
