@@ -5,8 +5,24 @@ use std::path::PathBuf;
 use super::*;
 use crate::tls::gen::{write_pair, Ca};
 
-/// A folder with `edge`, `tunnel` and `admin` certificate pairs, and a `bad.pem`.
-fn cert_dir(tag: &str) -> PathBuf {
+/// A scratch folder, removed when the test ends.
+struct Dir(PathBuf);
+
+impl std::ops::Deref for Dir {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A folder with `edge`, `tunnel`, `admin` and `other` certificate pairs, and a `bad.pem`.
+fn cert_dir(tag: &str) -> Dir {
     let dir = std::env::temp_dir().join(format!("switchyard-staged-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("temp dir");
@@ -16,7 +32,7 @@ fn cert_dir(tag: &str) -> PathBuf {
         write_pair(&dir, stem, &issued).expect("write pair");
     }
     std::fs::write(dir.join("bad.pem"), "not a certificate\n").expect("bad.pem");
-    dir
+    Dir(dir)
 }
 
 /// The file names `write_pair` gave a pair (relative to the folder).
