@@ -3,25 +3,37 @@
 
 pub mod affinity;
 pub mod forward;
+pub mod framing;
 pub mod headers;
 pub mod redirect;
 pub mod rescue;
+pub mod slow;
 pub mod upgrade;
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use async_trait::async_trait;
-use pingora::apps::{HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream};
+use pingora::apps::{
+    HttpPersistentSettings, HttpServerApp, HttpServerOptions, ReusedHttpStream, ServerApp,
+};
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::Stream;
 use pingora::server::ShutdownWatch;
 
 use crate::edge::forward::Served;
 use crate::edge::rescue::ForwardError;
 use crate::gateway::state::GatewayState;
 
-/// The HTTPS edge application.
+/// The HTTPS edge application: admits a connection under the connection cap, then serves
+/// HTTP on it.
 pub struct EdgeApp {
+    http: Arc<EdgeHttp>,
+    cap: slow::ConnectionCap,
+}
+
+/// The HTTP side of the edge: one call per request (h1) or stream (h2).
+pub struct EdgeHttp {
     state: Arc<GatewayState>,
     options: HttpServerOptions,
 }
@@ -31,7 +43,33 @@ impl EdgeApp {
     pub fn new(state: Arc<GatewayState>) -> EdgeApp {
         let mut options = HttpServerOptions::default();
         options.h2_idle_timeout = Some(std::time::Duration::from_secs(state.limits.h2_idle_secs));
-        EdgeApp { state, options }
+        let cap = slow::ConnectionCap::new(
+            state.limits.max_connections,
+            state.metrics.downstream_connections.clone(),
+            state.metrics.downstream_refused.clone(),
+        );
+        EdgeApp {
+            http: Arc::new(EdgeHttp { state, options }),
+            cap,
+        }
+    }
+}
+
+#[async_trait]
+impl ServerApp for EdgeApp {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        // Dropping a refused stream closes it; an admitted one keeps its place until pingora's
+        // HTTP loop is done with the connection (every keep-alive request, every h2 stream).
+        let _admitted = self.cap.admit()?;
+        ServerApp::process_new(&self.http, stream, shutdown).await
+    }
+
+    async fn cleanup(&self) {
+        ServerApp::cleanup(&*self.http).await
     }
 }
 
@@ -46,23 +84,36 @@ fn parse_error_status(e: &pingora::Error) -> ForwardError {
 }
 
 #[async_trait]
-impl HttpServerApp for EdgeApp {
+impl HttpServerApp for EdgeHttp {
     async fn process_new_http(
         self: &Arc<Self>,
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        match session.read_request().await {
-            Ok(true) => {}
-            Ok(false) => return None,
-            Err(e) => {
-                let err = parse_error_status(&e);
+        let limits = &self.state.limits;
+        let deadline = slow::head_deadline(&mut session, limits);
+        let failed = match tokio::time::timeout(deadline, session.read_request()).await {
+            Ok(Ok(true)) => None,
+            Ok(Ok(false)) => return None,
+            Ok(Err(e)) => {
                 tracing::debug!(error = %e, "unparsable request");
-                session.set_keepalive(None);
-                rescue::respond(&mut session, &err).await;
-                return None;
+                Some(parse_error_status(&e))
             }
+            Err(_) => {
+                self.state
+                    .metrics
+                    .slow_clients
+                    .with_label_values(&["header"])
+                    .inc();
+                Some(ForwardError::HeadTimeout)
+            }
+        };
+        if let Some(err) = failed {
+            session.set_keepalive(None);
+            rescue::respond(&mut session, &err).await;
+            return None;
         }
+        slow::set_body_timeouts(&mut session, limits);
         session.set_keepalive(if *shutdown.borrow() {
             None
         } else {
@@ -78,7 +129,7 @@ impl HttpServerApp for EdgeApp {
     }
 }
 
-impl EdgeApp {
+impl EdgeHttp {
     /// Answers the request `session` has read; hands the connection back for reuse.
     async fn respond(&self, mut session: ServerSession) -> Option<ReusedHttpStream> {
         let started = Instant::now();
@@ -102,8 +153,13 @@ impl EdgeApp {
         if served.retries > 0 {
             metrics.retries.inc_by(served.retries as u64);
         }
-        if let Err((_, ForwardError::NoLiveConnector(_))) = &result {
-            metrics.no_live.inc();
+        match &result {
+            Err((_, ForwardError::NoLiveConnector(_))) => metrics.no_live.inc(),
+            Err((_, ForwardError::BodyTimeout | ForwardError::SlowReader)) => {
+                let slow = &self.state.metrics.slow_clients;
+                slow.with_label_values(&["body"]).inc();
+            }
+            _ => {}
         }
         if self.state.access_log {
             let req = session.req_header();
@@ -124,7 +180,8 @@ impl EdgeApp {
         if !reuse || session.is_http2() {
             return None;
         }
-        let persistent = HttpPersistentSettings::for_session(&session);
+        let mut persistent = HttpPersistentSettings::for_session(&session);
+        persistent.set_user_context(Box::new(slow::Reused));
         match session.finish().await {
             Ok(Some(stream)) => Some(ReusedHttpStream::from_reusable_stream(stream, persistent)),
             _ => None,
@@ -140,6 +197,7 @@ async fn serve(
     session: &mut ServerSession,
     served: &mut Served,
 ) -> Result<AppName, (AppName, ForwardError)> {
+    framing::check(session.req_header_mut()).map_err(|e| (None, e))?;
     let req = session.req_header();
     headers::check_limits(req, &state.limits).map_err(|e| (None, e))?;
     let authority = headers::external_authority(req)

@@ -42,6 +42,12 @@ pub struct Metrics {
     pub ejections: IntCounterVec,
     pub failovers: IntCounterVec,
     pub retry_budget_exhausted: IntCounter,
+    /// Downstream (edge) connections open now.
+    pub downstream_connections: IntGauge,
+    /// Downstream connections closed at once because `limits.max_connections` were open.
+    pub downstream_refused: IntCounter,
+    /// Requests ended by a slow-client limit, by phase (`header`, `body`).
+    pub slow_clients: IntCounterVec,
     /// Position in the group chain each app served from last (survives table swaps).
     chain_positions: std::sync::Mutex<HashMap<String, Arc<std::sync::atomic::AtomicUsize>>>,
 }
@@ -191,6 +197,22 @@ impl Metrics {
                 &r,
                 "switchyard_retry_budget_exhausted_total",
                 "Retries not made because the retry budget was spent.",
+            ),
+            downstream_connections: gauge(
+                &r,
+                "switchyard_downstream_connections",
+                "Edge connections open now (after the TLS handshake).",
+            ),
+            downstream_refused: counter(
+                &r,
+                "switchyard_downstream_connections_refused_total",
+                "Edge connections closed at once because limits.max_connections were open.",
+            ),
+            slow_clients: counter_vec(
+                &r,
+                "switchyard_slow_client_timeouts_total",
+                "Requests ended by a slow-client time limit, by phase (header, body).",
+                &["phase"],
             ),
             chain_positions: std::sync::Mutex::new(HashMap::new()),
             registry: r,

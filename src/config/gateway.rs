@@ -154,6 +154,16 @@ pub struct LimitsConfig {
     /// Idle time after which a downstream HTTP/2 connection is closed, seconds.
     #[serde(default = "default_h2_idle")]
     pub h2_idle_secs: u64,
+    /// Time to receive a whole HTTP/1 request head, seconds (at least 1); slower → 408.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Longest wait for the next byte of a request body, or for the client to accept more of
+    /// a response body, seconds (at least 1); then the request ends.
+    #[serde(default = "default_body_idle_timeout")]
+    pub body_idle_timeout_secs: u64,
+    /// Open downstream connections; beyond it new ones are closed at once. 0: no cap.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for LimitsConfig {
@@ -164,6 +174,9 @@ impl Default for LimitsConfig {
             max_uri_bytes: default_max_uri_bytes(),
             keepalive_secs: default_keepalive(),
             h2_idle_secs: default_h2_idle(),
+            header_timeout_secs: default_header_timeout(),
+            body_idle_timeout_secs: default_body_idle_timeout(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -182,6 +195,15 @@ fn default_keepalive() -> u64 {
 }
 fn default_h2_idle() -> u64 {
     300
+}
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_body_idle_timeout() -> u64 {
+    30
+}
+fn default_max_connections() -> usize {
+    10_000
 }
 
 /// The admin API: listener, optional TLS, and the bearer tokens allowed to use it.

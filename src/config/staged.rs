@@ -368,6 +368,12 @@ fn check_limits(l: &LimitsConfig, errors: &mut Vec<String>) {
     if l.max_uri_bytes < 256 {
         errors.push("limits.max_uri_bytes: must be at least 256".into());
     }
+    if l.header_timeout_secs == 0 {
+        errors.push("limits.header_timeout_secs: must be at least 1".into());
+    }
+    if l.body_idle_timeout_secs == 0 {
+        errors.push("limits.body_idle_timeout_secs: must be at least 1".into());
+    }
 }
 
 fn check_tokens(tokens: &[AdminToken], errors: &mut Vec<String>) {

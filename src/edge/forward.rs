@@ -18,7 +18,7 @@ use pingora::protocols::http::ServerSession;
 
 use crate::balance::{self, health::now_ms, Ask};
 use crate::edge::headers::{self, Outbound};
-use crate::edge::rescue::ForwardError;
+use crate::edge::rescue::{self, ForwardError};
 use crate::gateway::state::GatewayState;
 use crate::metrics::AppMetrics;
 use crate::routing::Route;
@@ -93,10 +93,9 @@ async fn buffer_body(
         return Ok(None);
     };
     let mut buf = BytesMut::with_capacity(len);
-    while let Some(chunk) = session
-        .read_request_body()
+    while let Some(chunk) = crate::edge::slow::read_body(session)
         .await
-        .map_err(|_| ForwardError::ClientGone)?
+        .map_err(|e| rescue::client_error(&e))?
     {
         buf.extend_from_slice(&chunk);
         if buf.len() > len {
@@ -329,12 +328,12 @@ impl Exchange<'_> {
         session
             .write_response_header(Box::new(header))
             .await
-            .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+            .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
         if let Some(data) = prefetched.filter(|d| !d.is_empty()) {
             session
                 .write_response_body(data, false)
                 .await
-                .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+                .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
         }
 
         // Phase 2: stream the response down, and the rest of the body up if any.
@@ -344,7 +343,7 @@ impl Exchange<'_> {
                     Some(Ok(data)) => {
                         let n = data.len();
                         session.write_response_body(data, false).await
-                            .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+                            .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
                         let _ = body.flow_control().release_capacity(n);
                     }
                     Some(Err(e)) => {
@@ -367,7 +366,7 @@ impl Exchange<'_> {
         session
             .write_response_body(Bytes::new(), true)
             .await
-            .map_err(|_| AttemptError::Fatal(ForwardError::ClientGone))?;
+            .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
         Ok(())
     }
 }
@@ -460,7 +459,7 @@ impl Upload {
             }
             return Ok(());
         }
-        match session.read_request_body().await {
+        match crate::edge::slow::read_body(session).await {
             Ok(Some(data)) => {
                 if !data.is_empty() {
                     self.pending = Some(data);
@@ -473,10 +472,10 @@ impl Upload {
                     .send_data(Bytes::new(), true)
                     .map_err(|e| ForwardError::Tunnel(e.to_string()))
             }
-            Err(_) => {
+            Err(e) => {
                 self.stream.send_reset(h2::Reason::CANCEL);
                 self.done = true;
-                Err(ForwardError::ClientGone)
+                Err(rescue::client_error(&e))
             }
         }
     }

@@ -16,6 +16,15 @@ pub enum ForwardError {
     UriTooLong,
     #[error("request headers too large")]
     HeadersTooLarge,
+    #[error("transfer codings other than chunked are not supported")]
+    UnsupportedTransferCoding,
+    #[error("the request head did not arrive in time")]
+    HeadTimeout,
+    #[error("the request body stopped arriving")]
+    BodyTimeout,
+    /// The client stopped accepting the response; the connection is cut.
+    #[error("the client stopped reading the response")]
+    SlowReader,
     #[error("no app is published at this address")]
     NoApp,
     #[error("no live connector for app {0}")]
@@ -46,6 +55,8 @@ impl ForwardError {
             ForwardError::BadRequest(_) => 400,
             ForwardError::UriTooLong => 414,
             ForwardError::HeadersTooLarge => 431,
+            ForwardError::UnsupportedTransferCoding => 501,
+            ForwardError::HeadTimeout | ForwardError::BodyTimeout => 408,
             ForwardError::NoApp => 404,
             ForwardError::NoLiveConnector(_) => 503,
             ForwardError::NotAllowed
@@ -55,7 +66,7 @@ impl ForwardError {
             | ForwardError::Tunnel(_) => 502,
             ForwardError::Timeout => 504,
             // Logged as 499 (nginx's "client closed request"); nothing is written.
-            ForwardError::ClientGone => 499,
+            ForwardError::ClientGone | ForwardError::SlowReader => 499,
             ForwardError::MidStream(_) => 502,
         }
     }
@@ -79,6 +90,10 @@ impl ForwardError {
             ForwardError::BadRequest(_) => "bad_request",
             ForwardError::UriTooLong => "uri_too_long",
             ForwardError::HeadersTooLarge => "headers_too_large",
+            ForwardError::UnsupportedTransferCoding => "unsupported_transfer_coding",
+            ForwardError::HeadTimeout => "head_timeout",
+            ForwardError::BodyTimeout => "body_timeout",
+            ForwardError::SlowReader => "slow_reader",
             ForwardError::NoApp => "no_app",
             ForwardError::NoLiveConnector(_) => "no_live_connector",
             ForwardError::NotAllowed => "not_allowed",
@@ -93,6 +108,22 @@ impl ForwardError {
     }
 }
 
+/// What a failed read or write on the user's session means: a body that breaks the framing
+/// rules (400), a client too slow for `limits.body_idle_timeout_secs`, or a client gone.
+pub fn client_error(e: &pingora::Error) -> ForwardError {
+    use pingora::ErrorType;
+    match e.etype() {
+        ErrorType::ReadTimedout => ForwardError::BodyTimeout,
+        ErrorType::WriteTimedout => ForwardError::SlowReader,
+        ErrorType::InvalidHTTPHeader => ForwardError::BadRequest("malformed request body"),
+        // The h1 body parser's own kinds: bad chunk size or extension length, bad line ends.
+        ErrorType::Custom(kind) if kind.starts_with("Invalid") => {
+            ForwardError::BadRequest("malformed chunked request body")
+        }
+        _ => ForwardError::ClientGone,
+    }
+}
+
 fn reason(status: u16) -> &'static str {
     http::StatusCode::from_u16(status)
         .ok()
@@ -102,7 +133,10 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes the error answer. Returns false when the connection must not be reused.
 pub async fn respond(session: &mut ServerSession, err: &ForwardError) -> bool {
-    if matches!(err, ForwardError::ClientGone | ForwardError::MidStream(_)) {
+    if matches!(
+        err,
+        ForwardError::ClientGone | ForwardError::SlowReader | ForwardError::MidStream(_)
+    ) {
         return false;
     }
     let body = Bytes::from(err.body());
@@ -121,7 +155,12 @@ pub async fn respond(session: &mut ServerSession, err: &ForwardError) -> bool {
     // Malformed or oversized requests leave the connection in an unknown state.
     let reuse = !matches!(
         err,
-        ForwardError::BadRequest(_) | ForwardError::UriTooLong | ForwardError::HeadersTooLarge
+        ForwardError::BadRequest(_)
+            | ForwardError::UriTooLong
+            | ForwardError::HeadersTooLarge
+            | ForwardError::UnsupportedTransferCoding
+            | ForwardError::HeadTimeout
+            | ForwardError::BodyTimeout
     );
     if !reuse {
         session.set_keepalive(None);
