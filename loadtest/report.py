@@ -38,6 +38,7 @@ SCEN_LABEL = {
     "idle": "9,800 idle TLS connections",
     "apps100k": "h1, 100k apps",
     "swaps": "h1, table swap every 100 ms",
+    "slow": "1,000 slow clients beside normal traffic",
 }
 
 
@@ -60,7 +61,8 @@ def summarize(result):
              "errors": sum(r.get("errors", 0) for r in runs)}
         for k in ("rps", "mbps", "lat_mean_ms", "p50_ms", "p99_ms", "p999_ms", "cpu_us_per_req",
                   "origin_cpu_us_per_req", "chain_cpu_util", "peak_rss_kb", "kb_per_conn",
-                  "swaps", "origin_cpu_util", "generator_cpu_util"):
+                  "swaps", "origin_cpu_util", "generator_cpu_util", "quiet_p99_ms",
+                  "p99_vs_quiet"):
             s = stats([r.get(k) for r in ok])
             if s:
                 m[k] = s
@@ -243,7 +245,7 @@ def write(result, out_dir):
                 lines.append(f"| {LABEL[s]} | {fmt(m.get('kb_per_conn'), 1)} | "
                              f"{fmt(m.get('peak_rss_kb'), 1, 1 / 1024)} | {m['errors']} |")
         else:
-            lat_cols = scen == "open"
+            lat_cols = scen in ("open", "slow")
             head = "| setup | req/s | CPU-µs/req (proxies) | origin CPU-µs/req |"
             head += " p50 ms | p99 ms | p99.9 ms |" if lat_cols else " mean latency ms |"
             if scen == "conn":
@@ -252,6 +254,8 @@ def write(result, out_dir):
                 head += " MB/s |"
             if scen == "swaps":
                 head += " swaps |"
+            if scen == "slow":
+                head += " quiet p99 ms | p99 ÷ quiet |"
             head += " core busy: chain / generator | peak RSS MiB | errors |"
             lines += [head, "|---" + "|---:" * (head.count("|") - 2) + "|"]
             for s, m in rows:
@@ -269,6 +273,8 @@ def write(result, out_dir):
                     cells.append(fmt(m.get("mbps")))
                 if scen == "swaps":
                     cells.append(fmt(m.get("swaps")))
+                if scen == "slow":
+                    cells += [fmt(m.get("quiet_p99_ms"), 2), fmt(m.get("p99_vs_quiet"), 2)]
                 cells.append(busy(m))
                 cells += [fmt(m.get("peak_rss_kb"), 1, 1 / 1024),
                           str(m["errors"]) + (f" ({m['failed']} runs failed)" if m["failed"]

@@ -60,10 +60,18 @@ SCENARIOS = {
     "idle": "9,800 idle TLS connections, one request each first: RSS per connection",
     "apps100k": "h1 with 100k apps in the routing table (Switchyard only)",
     "swaps": "h1 while the routing table is swapped every 100 ms (Switchyard only)",
+    "slow": "open loop at 200 requests/s (oha, 8 connections) alone, then beside 1,000 slow "
+            "TLS clients (a third trickle request heads, a third trickle bodies, a third read "
+            "1 MiB responses 1 KiB a second) for 30 s: p99 and errors against the quiet run",
 }
 # 10k was the aim; the open-file limit here is 20,000 and HAProxy reserves two descriptors per
 # connection, so it cannot hold more than ~9,900: every setup gets the same 9,800.
 IDLE_CONNS = 9_800
+# The slow scenario: attacking connections, the rate of the normal traffic beside them, and
+# how long the attack lasts at least.
+SLOW_CONNS = 1_000
+SLOW_RATE = 200
+SLOW_SECS = 30
 # Offered rate of the new-connection scenario: below what the generator's core can open.
 CONN_RATE = 2_000
 
@@ -553,6 +561,75 @@ async def hold_idle(port, n, tls, ready_path):
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
+async def slow_clients(port, n, secs, ready_path):
+    """Holds n TLS connections for secs seconds, each misbehaving in one of three ways, and
+    reopens those the server closes; writes "opened closed" to ready_path at the end."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    sem = asyncio.Semaphore(64)
+    end = time.time() + secs
+    counts = {"opened": 0, "closed": 0}
+
+    async def misbehave(kind, r, w):
+        if kind == 0:  # trickle the head: one header line a second, never the end
+            w.write(f"GET / HTTP/1.1\r\nHost: {HOST}\r\n".encode())
+            while time.time() < end:
+                w.write(b"X-Slow: 1\r\n")
+                await w.drain()
+                await asyncio.sleep(1)
+        elif kind == 1:  # trickle a body: one byte a second of a declared MiB
+            w.write(f"POST / HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 1048576\r\n\r\n"
+                    .encode())
+            while time.time() < end:
+                w.write(b"x")
+                await w.drain()
+                await asyncio.sleep(1)
+        else:  # read a large response slowly
+            w.write(f"GET /1m HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+            while time.time() < end:
+                if not await r.read(1024):
+                    return
+                await asyncio.sleep(1)
+
+    async def one(i):
+        while time.time() < end:
+            try:
+                async with sem:
+                    r, w = await asyncio.wait_for(asyncio.open_connection(
+                        "127.0.0.1", port, ssl=ctx, server_hostname=HOST), 20)
+                counts["opened"] += 1
+                await misbehave(i % 3, r, w)
+                w.close()
+            except (OSError, asyncio.TimeoutError):
+                pass
+            counts["closed"] += 1
+            await asyncio.sleep(0.5)
+
+    await asyncio.gather(*(one(i) for i in range(n)))
+    with open(ready_path, "w") as f:
+        f.write(f"{counts['opened']} {counts['closed']}")
+
+
+def slow(chain, opts):
+    secs = max(SLOW_SECS, opts.duration)
+    quiet = oha(chain, opts, secs, 8, rate=SLOW_RATE)
+    done = os.path.join(chain.work, "slow.done")
+    pin = ["taskset", "-c", opts.gen_cpu] if opts.gen_cpu is not None else []
+    p = subprocess.Popen(pin + [sys.executable, __file__, "--slow-client", str(chain.port),
+                                str(SLOW_CONNS), str(secs + 5), done])
+    try:
+        time.sleep(5)  # let the attack ramp up before measuring
+        r = measured(chain, lambda: oha(chain, opts, secs, 8, rate=SLOW_RATE))
+    finally:
+        p.wait(secs + 60)
+    opened, closed = (int(x) for x in open(done).read().split())
+    r.update(slow_rate=SLOW_RATE, slow_conns=SLOW_CONNS, slow_opened=opened, slow_closed=closed,
+             quiet_p99_ms=quiet["p99_ms"], quiet_errors=quiet["errors"],
+             p99_vs_quiet=r["p99_ms"] / max(quiet["p99_ms"], 1e-3))
+    return r
+
+
 # ---- scenarios -----------------------------------------------------------------------------
 
 
@@ -640,6 +717,8 @@ def run_scenario(name, chain, opts, ctx):
         return measured(chain, lambda: h2load(chain, opts, d, 4, path="/1m"))
     if name == "idle":
         return idle(chain, opts)
+    if name == "slow":
+        return slow(chain, opts)
     raise ValueError(name)
 
 
@@ -682,7 +761,7 @@ def metric(chain, name):
 def applies(scenario, setup):
     if scenario in ("apps100k", "swaps"):
         return setup == "switchyard"
-    if scenario in ("h2", "idle"):
+    if scenario in ("h2", "idle", "slow"):
         return setup not in PLAIN
     return True
 
@@ -796,7 +875,12 @@ def main():
     ap.add_argument("--perf", action="store_true",
                     help="profile the proxies of every measured run with perf (perf-*.txt)")
     ap.add_argument("--idle-client", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--slow-client", nargs=4, help=argparse.SUPPRESS)
     opts = ap.parse_args()
+    if opts.slow_client:
+        port, n, secs, done = opts.slow_client
+        asyncio.run(slow_clients(int(port), int(n), float(secs), done))
+        return
     if opts.idle_client:
         port, n, ready = opts.idle_client
         asyncio.run(hold_idle(int(port), int(n), True, ready))
