@@ -2,6 +2,7 @@
 //! read → limits → route (one table load) → forward over a tunnel → access log + metrics.
 
 pub mod affinity;
+pub mod chunks;
 pub mod forward;
 pub mod framing;
 pub mod headers;
@@ -65,6 +66,7 @@ impl ServerApp for EdgeApp {
         // Dropping a refused stream closes it; an admitted one keeps its place until pingora's
         // HTTP loop is done with the connection (every keep-alive request, every h2 stream).
         let _admitted = self.cap.admit()?;
+        let stream = chunks::StrictChunks::wrap(stream);
         ServerApp::process_new(&self.http, stream, shutdown).await
     }
 

@@ -3,7 +3,8 @@
 //!
 //! pingora already refuses (→ 400): a final coding other than `chunked`, `Transfer-Encoding`
 //! on HTTP/1.0, an invalid or conflicting `Content-Length`, obs-fold, a malformed chunk size
-//! and bare LF after a chunk (the body parser's errors are mapped in `rescue`). With both
+//! and bare LF after a chunk (the body parser's errors are mapped in `rescue`); chunk
+//! extensions are checked on the raw bytes (`chunks`). With both
 //! `Transfer-Encoding` and `Content-Length` it drops the length and closes the connection
 //! afterwards (§6.3 allows this), so only the chunked framing is forwarded. What is left:
 //!

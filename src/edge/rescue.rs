@@ -112,6 +112,9 @@ impl ForwardError {
 /// rules (400), a client too slow for `limits.body_idle_timeout_secs`, or a client gone.
 pub fn client_error(e: &pingora::Error) -> ForwardError {
     use pingora::ErrorType;
+    if crate::edge::chunks::is_chunk_line_error(e) {
+        return ForwardError::BadRequest("malformed chunk line");
+    }
     match e.etype() {
         ErrorType::ReadTimedout => ForwardError::BodyTimeout,
         ErrorType::WriteTimedout => ForwardError::SlowReader,

@@ -125,6 +125,16 @@ async fn malformed_chunked_bodies_are_400_not_forwarded_as_complete() {
         ("bare LF after the size", "5\nhello\r\n0\r\n\r\n"),
         ("bare LF after the data", "5\r\nhello\n0\r\n\r\n"),
         ("data longer than the size", "3\r\nhello\r\n0\r\n\r\n"),
+        (
+            "unterminated quoted extension",
+            "5;a=\"unterminated\r\nhello\r\n0\r\n\r\n",
+        ),
+        ("extension without a name", "5;\r\nhello\r\n0\r\n\r\n"),
+        ("bare LF ending an extension", "5;a\nhello\r\n0\r\n\r\n"),
+        (
+            "space inside an extension value",
+            "5;a=b c\r\nhello\r\n0\r\n\r\n",
+        ),
     ];
     for (name, body) in cases {
         let answer = client::raw(&ca, addr, HOST, &request(te, body)).await;
