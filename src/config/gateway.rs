@@ -547,6 +547,33 @@ mod tests {
     }
 
     #[test]
+    fn slow_client_limits_have_defaults_and_refuse_zero_timeouts() {
+        let ok = GatewayConfig::from_toml(
+            "[[certificates]]\ncert = \"c.pem\"\nkey = \"k.pem\"\n[limits]\nmax_connections = 0\n",
+            "t",
+            PathBuf::new(),
+        )
+        .expect("valid");
+        assert_eq!(ok.limits.header_timeout_secs, 10);
+        assert_eq!(ok.limits.body_idle_timeout_secs, 30);
+        assert_eq!(ok.limits.max_connections, 0, "0: no cap");
+        let err = GatewayConfig::from_toml(
+            "[[certificates]]\ncert = \"c.pem\"\nkey = \"k.pem\"\n\
+             [limits]\nheader_timeout_secs = 0\nbody_idle_timeout_secs = 0\n",
+            "t",
+            PathBuf::new(),
+        )
+        .expect_err("zero timeouts");
+        let msgs = err.messages();
+        for key in [
+            "limits.header_timeout_secs",
+            "limits.body_idle_timeout_secs",
+        ] {
+            assert!(msgs.iter().any(|m| m.starts_with(key)), "{key}: {msgs:?}");
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_refused_with_location() {
         let err = GatewayConfig::from_toml("[listen]\nhttps_port = 1\n", "gw.toml", PathBuf::new())
             .expect_err("unknown field");

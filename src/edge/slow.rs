@@ -88,7 +88,11 @@ pub fn head_deadline(session: &mut ServerSession, limits: &LimitsConfig) -> Dura
 }
 
 /// Applies the body idle limit to both directions of a session whose head was read.
+/// Upgrade requests keep pingora's defaults: a WebSocket may be quiet for long.
 pub fn set_body_timeouts(session: &mut ServerSession, limits: &LimitsConfig) {
+    if crate::edge::headers::upgrade_protocol(session.req_header()).is_some() {
+        return;
+    }
     let idle = Some(Duration::from_secs(limits.body_idle_timeout_secs));
     // A no-op on h2, whose request body reads are bounded in `forward`.
     session.set_read_timeout(idle);

@@ -238,6 +238,10 @@ async fn trickler(ca: String, addr: SocketAddr, until: Instant) {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        if Instant::now() >= until {
+            // Hold the last one (head still incomplete) until the gateway cuts it.
+            let _ = read_until_closed(&mut s, Duration::from_secs(10)).await;
+        }
     }
 }
 
@@ -263,9 +267,10 @@ async fn normal_users_are_served_while_200_clients_trickle() {
     }
     assert!(failed.is_empty(), "{ok} served, failed: {failed:?}");
     // CI-sized: a debug build on a busy machine still serves a few a second.
-    assert!(ok >= 5, "{ok} requests served");
+    assert!(ok >= 3, "{ok} requests served");
     let series = "switchyard_slow_client_timeouts_total{phase=\"header\"}";
-    assert!(counter(&w, series).await >= 1.0);
+    let cut = counter(&w, series).await;
+    assert!(cut >= 1.0, "{cut} trickling heads cut");
     assert!(
         eventually(|| o.requests() == ok, Duration::from_secs(1)).await,
         "only the normal user's requests reached the app"
