@@ -34,18 +34,18 @@ pub fn is_chunk_line_error(e: &pingora::Error) -> bool {
         .is_some_and(|inner| inner.is::<ChunkLineError>())
 }
 
-/// Longest request head and chunk line followed; longer heads are pingora's to refuse.
-const MAX_HEAD: usize = 1024 * 1024;
+/// Longest header line and chunk line followed; longer heads are pingora's to refuse.
+const MAX_HEAD_LINE: usize = 128 * 1024;
 const MAX_LINE: usize = 4096;
 
 #[derive(Debug)]
 enum State {
-    /// Collecting a request head up to its blank line.
-    Head(Vec<u8>),
+    /// Reading a request head line by line up to its blank line.
+    Head(HeadInfo),
     /// Inside a `Content-Length` body.
     Skip(u64),
-    /// Collecting a chunk-size line.
-    SizeLine(Vec<u8>),
+    /// Reading a chunk-size line.
+    SizeLine,
     /// Chunk data plus its CRLF (checked by pingora).
     Data(u64),
     /// Trailer lines after the last chunk; whether the current line has content.
@@ -54,16 +54,28 @@ enum State {
     Off,
 }
 
+/// What the lines of a head read so far say about its body.
+#[derive(Debug, Default)]
+struct HeadInfo {
+    lines: usize,
+    chunked: bool,
+    length: Option<u64>,
+    not_http: bool,
+}
+
 /// Follows the framing of a stream of HTTP/1 requests.
 #[derive(Debug)]
 pub struct Tracker {
     state: State,
+    /// The line being read (head or chunk line); its capacity is kept across requests.
+    line: Vec<u8>,
 }
 
 impl Default for Tracker {
     fn default() -> Self {
         Tracker {
-            state: State::Head(Vec::new()),
+            state: State::Head(HeadInfo::default()),
+            line: Vec::new(),
         }
     }
 }
@@ -74,7 +86,7 @@ impl Tracker {
     pub fn feed(&mut self, data: &[u8]) -> Result<(), usize> {
         let (mut offset, mut line_start) = (0, 0);
         while offset < data.len() {
-            if matches!(&self.state, State::SizeLine(b) if b.is_empty()) {
+            if matches!(self.state, State::SizeLine) && self.line.is_empty() {
                 line_start = offset;
             }
             match self.step(&data[offset..]) {
@@ -93,30 +105,34 @@ impl Tracker {
                 *left -= n as u64;
                 if *left == 0 {
                     self.state = match self.state {
-                        State::Skip(_) => State::Head(Vec::new()),
-                        _ => State::SizeLine(Vec::new()),
+                        State::Skip(_) => State::Head(HeadInfo::default()),
+                        _ => State::SizeLine,
                     };
                 }
                 Ok(&data[n..])
             }
-            State::Head(buf) => {
-                let (rest, done) = take_head(buf, data);
-                if done {
-                    self.state = framing_of(buf);
-                } else if buf.len() > MAX_HEAD {
+            State::Head(info) => {
+                let (complete, rest) = take_line(&mut self.line, data);
+                if complete {
+                    if let Some(next) = head_line(info, &self.line) {
+                        self.state = next;
+                    }
+                    self.line.clear();
+                } else if self.line.len() > MAX_HEAD_LINE {
                     self.state = State::Off;
                 }
                 Ok(rest)
             }
-            State::SizeLine(buf) => {
-                let (line, rest) = take_line(buf, data);
-                if line {
-                    let size = chunk_line(buf)?;
+            State::SizeLine => {
+                let (complete, rest) = take_line(&mut self.line, data);
+                if complete {
+                    let size = chunk_line(&self.line)?;
+                    self.line.clear();
                     self.state = match size {
                         0 => State::Trailers(false),
                         n => State::Data(n.checked_add(2).ok_or(ChunkLineError)?),
                     };
-                } else if buf.len() > MAX_LINE {
+                } else if self.line.len() > MAX_LINE {
                     return Err(ChunkLineError);
                 }
                 Ok(rest)
@@ -125,7 +141,7 @@ impl Tracker {
                 for (i, b) in data.iter().enumerate() {
                     match *b {
                         b'\n' if !*filled => {
-                            self.state = State::Head(Vec::new());
+                            self.state = State::Head(HeadInfo::default());
                             return Ok(&data[i + 1..]);
                         }
                         b'\n' => *filled = false,
@@ -137,21 +153,6 @@ impl Tracker {
             }
         }
     }
-}
-
-/// Appends to `buf` up to the end of the head (a blank line); returns what is left and
-/// whether the head is complete. Empty lines before a request line are skipped (RFC 9112 §2.2).
-fn take_head<'a>(buf: &mut Vec<u8>, data: &'a [u8]) -> (&'a [u8], bool) {
-    for (i, b) in data.iter().enumerate() {
-        if buf.is_empty() && (*b == b'\r' || *b == b'\n') {
-            continue;
-        }
-        buf.push(*b);
-        if *b == b'\n' && (buf.ends_with(b"\n\n") || buf.ends_with(b"\n\r\n")) {
-            return (&data[i + 1..], true);
-        }
-    }
-    (&[], false)
 }
 
 /// Appends to `buf` up to and including a LF; returns whether the line is complete.
@@ -168,35 +169,44 @@ fn take_line<'a>(buf: &mut Vec<u8>, data: &'a [u8]) -> (bool, &'a [u8]) {
     }
 }
 
-/// What follows a request head: chunks, a length, nothing, or bytes we do not follow.
-fn framing_of(head: &[u8]) -> State {
-    let mut chunked = false;
-    let mut length: Option<u64> = None;
-    for line in head.split(|b| *b == b'\n').skip(1) {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|b| *b == b':') else {
-            continue;
-        };
-        let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
-        if name.eq_ignore_ascii_case(b"upgrade") {
-            return State::Off;
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            let last = value.rsplit(|b| *b == b',').next().unwrap_or_default();
-            chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
-        } else if name.eq_ignore_ascii_case(b"content-length") {
-            let first = value.split(|b| *b == b',').next().unwrap_or_default();
-            length = std::str::from_utf8(first.trim_ascii())
-                .ok()
-                .and_then(|s| s.parse().ok());
-        }
+/// Takes one head line (with its LF); at the blank line ending the head, what follows it.
+/// Empty lines before a request line are skipped (RFC 9112 §2.2).
+fn head_line(info: &mut HeadInfo, line: &[u8]) -> Option<State> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    if line.is_empty() {
+        return (info.lines > 0).then(|| framing_of(info));
     }
-    if head.starts_with(b"CONNECT ") {
+    info.lines += 1;
+    if info.lines == 1 {
+        info.not_http |= line.starts_with(b"CONNECT ");
+        return None;
+    }
+    let colon = line.iter().position(|b| *b == b':')?;
+    let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+    if name.eq_ignore_ascii_case(b"upgrade") {
+        info.not_http = true;
+    } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        let last = value.rsplit(|b| *b == b',').next().unwrap_or_default();
+        info.chunked = last.trim_ascii().eq_ignore_ascii_case(b"chunked");
+    } else if name.eq_ignore_ascii_case(b"content-length") {
+        let first = value.split(|b| *b == b',').next().unwrap_or_default();
+        info.length = std::str::from_utf8(first.trim_ascii())
+            .ok()
+            .and_then(|s| s.parse().ok());
+    }
+    None
+}
+
+/// What follows a request head: chunks, a length, nothing, or bytes we do not follow.
+fn framing_of(info: &HeadInfo) -> State {
+    if info.not_http {
         State::Off
-    } else if chunked {
-        State::SizeLine(Vec::new())
+    } else if info.chunked {
+        State::SizeLine
     } else {
-        match length {
-            Some(0) | None => State::Head(Vec::new()),
+        match info.length {
+            Some(0) | None => State::Head(HeadInfo::default()),
             Some(n) => State::Skip(n),
         }
     }
@@ -458,5 +468,14 @@ mod tests {
         assert!(feed(format!("{req}{HEAD}5;\"\r\n").as_bytes()).is_err());
         let up = "GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n5;\"\r\n";
         assert!(feed(up.as_bytes()).is_ok());
+        // Chunked wins over a Content-Length; blank lines before a request are skipped.
+        let both = "\r\nPOST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n";
+        assert!(feed(format!("{both}5;\"\r\n").as_bytes()).is_err());
+        // The error says how much of a read precedes the broken line.
+        let mut t = Tracker::default();
+        assert_eq!(
+            t.feed(format!("{HEAD}5;\"\r\n").as_bytes()),
+            Err(HEAD.len())
+        );
     }
 }
