@@ -21,7 +21,7 @@ use crate::config::gateway::GatewayConfig;
 use crate::edge::redirect::RedirectApp;
 use crate::edge::EdgeApp;
 use crate::net::{wait_listening, PortHold};
-use crate::tls::SniResolver;
+use crate::tls::{HandshakeFailures, HelloCheck, SniResolver};
 pub use state::GatewayState;
 
 /// Why a gateway could not start.
@@ -530,13 +530,15 @@ fn run_edge(
             return;
         }
     };
-    let unknown = state
-        .metrics
-        .tls_handshake_failures
-        .with_label_values(&["unknown_sni"]);
-    tls.set_cert_resolver(Arc::new(SniResolver::new(state.certs.clone(), unknown)));
+    let failures = HandshakeFailures::new(&state.metrics.tls_handshake_failures);
+    tls.set_cert_resolver(Arc::new(SniResolver::new(
+        state.certs.clone(),
+        failures.clone(),
+    )));
     tls.enable_h2();
     let mut edge = Service::new("switchyard-edge".into(), EdgeApp::new(state.clone()));
+    edge.endpoints()
+        .set_pre_tls_callback(Arc::new(HelloCheck::new(failures)));
     edge.add_listener(
         ListenerConfig::tcp(https.0.to_string())
             .tcp_socket_options(socket_options(https.1))

@@ -64,12 +64,23 @@ enum Command {
 }
 
 fn init_logging() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let directives = std::env::var("RUST_LOG").ok();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(true)
-        .with_writer(std::io::stderr)
+    // Failed edge handshakes are counted and logged at debug by Switchyard; pingora's own
+    // ERROR line per failed handshake is dropped unless RUST_LOG names its target.
+    let quiet = switchyard::tls::QuietHandshakeErrors::from_directives(directives.as_deref());
+    tracing_subscriber::registry()
+        .with(quiet)
+        .with(filter)
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(true)
+                .with_writer(std::io::stderr),
+        )
         .init();
 }
 

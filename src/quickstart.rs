@@ -115,7 +115,14 @@ fn write_certs(dir: &Path) -> Result<(PathBuf, CertPaths), String> {
         .map_err(|e| format!("cannot write {}: {e}", ca_path.display()))?;
     let (cert, key) = gen::write_pair(dir, "localhost", &leaf)
         .map_err(|e| format!("cannot write certificates to {}: {e}", dir.display()))?;
-    Ok((ca_path, CertPaths { cert, key }))
+    Ok((
+        ca_path,
+        CertPaths {
+            cert,
+            key,
+            default: true,
+        },
+    ))
 }
 
 /// Starts everything and returns once the connectors are connected.

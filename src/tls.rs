@@ -6,14 +6,18 @@
 //!
 //! The path of a certificate: PEM files → [`load_cert_pair`] (validated [`LoadedCert`]) →
 //! [`CertStore`] (immutable, indexed by name) → `ArcSwap<CertStore>` → [`SniResolver`] →
-//! pingora's `TlsSettings::set_cert_resolver`.
+//! pingora's `TlsSettings::set_cert_resolver`. A store may hold a default certificate for
+//! clients without SNI or with a name nothing covers; failed handshakes are counted by reason
+//! ([`handshake`]) and kept out of the error log ([`quiet`]).
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 mod config;
 pub mod gen;
+pub mod handshake;
 mod pem;
+pub mod quiet;
 mod store;
 #[cfg(test)]
 mod testdir;
@@ -24,7 +28,9 @@ pub use config::{
     client_config, client_config_from_ca_pem, crypto_provider, insecure_client_config,
     server_config, server_config_with_resolver,
 };
+pub use handshake::{FailureReason, HandshakeFailures, HelloCheck};
 pub use pem::{cert_pair_from_pem, load_cert_pair};
+pub use quiet::QuietHandshakeErrors;
 pub use store::{CertStore, SniResolver};
 
 /// Why certificates, keys or TLS configs could not be loaded or built.

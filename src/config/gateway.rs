@@ -91,6 +91,10 @@ fn default_metrics() -> String {
 pub struct CertPaths {
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// Served to clients that send no SNI or a name no certificate covers (at most one
+    /// certificate); without a default those handshakes are refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub default: bool,
 }
 
 /// The tunnel listener: its certificate and keep-alive settings.
@@ -472,12 +476,38 @@ impl GatewayConfig {
         }
     }
 
+    /// Index in `certificates` of the one marked `default = true`, if any.
+    pub fn default_certificate(&self) -> Option<usize> {
+        self.certificates.iter().position(|c| c.default)
+    }
+
+    /// One error per certificate marked `default` after the first.
+    pub(super) fn extra_default_certificates(&self) -> Vec<String> {
+        let first = self.default_certificate();
+        let marked = self
+            .certificates
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.default);
+        marked
+            .skip(1)
+            .map(|(i, _)| {
+                format!(
+                    "certificates[{i}].default: only one certificate can be the default \
+                     (certificates[{}] already is)",
+                    first.unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+
     /// The tunnel certificate: its own, or the first edge certificate.
     pub fn tunnel_cert(&self) -> Option<CertPaths> {
         match (&self.tunnel.cert, &self.tunnel.key) {
             (Some(cert), Some(key)) => Some(CertPaths {
                 cert: cert.clone(),
                 key: key.clone(),
+                default: false,
             }),
             _ => self.certificates.first().cloned(),
         }
@@ -580,5 +610,36 @@ mod tests {
         let text = err.to_string();
         assert!(text.contains("gw.toml"), "{text}");
         assert!(text.contains("https_port"), "{text}");
+    }
+
+    #[test]
+    fn at_most_one_default_certificate() {
+        let certs = |defaults: &[bool]| -> String {
+            defaults
+                .iter()
+                .enumerate()
+                .map(|(i, d)| {
+                    format!("[[certificates]]\ncert = \"c{i}.pem\"\nkey = \"k{i}.pem\"\ndefault = {d}\n")
+                })
+                .collect()
+        };
+        let none = GatewayConfig::from_toml(&certs(&[false, false]), "t", PathBuf::new())
+            .expect("no default is valid");
+        assert_eq!(none.default_certificate(), None);
+        let one = GatewayConfig::from_toml(&certs(&[false, true]), "t", PathBuf::new())
+            .expect("one default is valid");
+        assert_eq!(one.default_certificate(), Some(1));
+
+        let err = GatewayConfig::from_toml(&certs(&[false, true, true, true]), "t", PathBuf::new())
+            .expect_err("three defaults");
+        assert_eq!(
+            err.messages(),
+            [
+                "certificates[2].default: only one certificate can be the default \
+                 (certificates[1] already is)",
+                "certificates[3].default: only one certificate can be the default \
+                 (certificates[1] already is)",
+            ]
+        );
     }
 }

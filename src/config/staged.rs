@@ -23,6 +23,9 @@ pub struct Config {
     pub listen: Listeners,
     /// Edge certificates, in file order (chosen per SNI by their names).
     pub edge_certs: Vec<LoadedCert>,
+    /// Index in `edge_certs` of the certificate served to clients without SNI or with a name
+    /// nothing covers (`default = true`); `None` refuses them.
+    pub default_cert: Option<usize>,
     /// The tunnel listener's certificate: its own, or the first edge certificate.
     pub tunnel_cert: LoadedCert,
     /// The admin API: listener, TLS, body limit and tokens.
@@ -122,6 +125,7 @@ impl GatewayConfig {
             return Err(errors);
         };
         let store_dir = self.store.dir.as_deref().map(|d| self.resolve(d));
+        let default_cert = self.default_certificate();
         let GatewayConfig {
             admin,
             tenants,
@@ -137,6 +141,7 @@ impl GatewayConfig {
         Ok(Config {
             listen,
             edge_certs,
+            default_cert,
             tunnel_cert,
             admin: Admin {
                 listen: admin_listen,
@@ -178,6 +183,7 @@ impl GatewayConfig {
         if self.certificates.is_empty() {
             errors.push("certificates: at least one edge certificate is required".into());
         }
+        errors.extend(self.extra_default_certificates());
         if self.tunnel.cert.is_some() != self.tunnel.key.is_some() {
             errors.push("tunnel: cert and key go together".into());
         }
@@ -211,6 +217,7 @@ impl GatewayConfig {
                 let pair = CertPaths {
                     cert: cert.clone(),
                     key: key.clone(),
+                    default: false,
                 };
                 self.load_pair(&pair)
                     .map_err(|e| errors.push(format!("tunnel.cert: {e}")))
@@ -229,6 +236,7 @@ impl GatewayConfig {
                 let pair = CertPaths {
                     cert: cert.clone(),
                     key: key.clone(),
+                    default: false,
                 };
                 self.load_pair(&pair)
                     .map(Some)
@@ -285,7 +293,7 @@ impl Config {
 
     /// The edge certificates as the store the SNI resolver serves from.
     pub fn cert_store(&self) -> CertStore {
-        CertStore::new(self.edge_certs.clone())
+        CertStore::with_default(self.edge_certs.clone(), self.default_cert)
     }
 }
 

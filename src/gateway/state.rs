@@ -99,7 +99,7 @@ pub fn stage_with(
     match (errors.is_empty(), table) {
         (true, Some(table)) => Ok(Staged {
             table,
-            certs: CertStore::new(loaded),
+            certs: CertStore::with_default(loaded, cfg.default_certificate()),
         }),
         _ => Err(errors),
     }

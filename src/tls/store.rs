@@ -10,24 +10,39 @@ use arc_swap::ArcSwap;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
+use super::handshake::{FailureReason, HandshakeFailures};
 use super::LoadedCert;
 
-/// Immutable set of certificates indexed by name (exact map + wildcard map).
+/// Immutable set of certificates indexed by name (exact map + wildcard map), with an optional
+/// default certificate for clients that send no SNI or a name no certificate covers.
 #[derive(Default)]
 pub struct CertStore {
     /// Lowercase name without trailing dot → certificate.
     exact: HashMap<String, Arc<CertifiedKey>>,
     /// `*.example.com` is stored under `example.com`.
     wildcard: HashMap<String, Arc<CertifiedKey>>,
+    /// Served when no name matches; `None` refuses those handshakes.
+    default: Option<Arc<CertifiedKey>>,
 }
 
 impl CertStore {
-    /// Indexes every name of every certificate.
+    /// Indexes every name of every certificate, without a default certificate.
     ///
     /// When two certificates claim the same name, the first one wins and the duplicate is
     /// logged with `tracing::warn`.
     pub fn new(certs: Vec<LoadedCert>) -> CertStore {
-        let mut store = CertStore::default();
+        CertStore::with_default(certs, None)
+    }
+
+    /// Like [`CertStore::new`]; `certs[default]` (when given and in range) is also served to
+    /// clients without SNI or with a name no certificate covers.
+    pub fn with_default(certs: Vec<LoadedCert>, default: Option<usize>) -> CertStore {
+        let mut store = CertStore {
+            default: default
+                .and_then(|i| certs.get(i))
+                .map(|c| Arc::clone(&c.certified_key)),
+            ..CertStore::default()
+        };
         for cert in certs {
             for name in &cert.names {
                 let name = normalize(name);
@@ -60,6 +75,11 @@ impl CertStore {
         self.wildcard.get(rest).map(Arc::clone)
     }
 
+    /// The certificate for clients whose SNI matches nothing (or who send none), if any.
+    pub fn default_cert(&self) -> Option<Arc<CertifiedKey>> {
+        self.default.clone()
+    }
+
     /// Every name this store answers for, sorted (wildcards as `*.example.com`).
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self
@@ -87,6 +107,7 @@ impl fmt::Debug for CertStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CertStore")
             .field("names", &self.names())
+            .field("default", &self.default.is_some())
             .finish()
     }
 }
@@ -102,32 +123,41 @@ fn normalize(name: &str) -> Cow<'_, str> {
     }
 }
 
-/// rustls resolver over a hot-swappable store. Unknown or missing SNI -> None (rustls then
-/// aborts the handshake with an alert) and increments `unknown_sni`.
+/// rustls resolver over a hot-swappable store. A missing or unknown SNI gets the store's
+/// default certificate when it has one; otherwise `None` (rustls then aborts the handshake
+/// with an alert), counted as `no_sni` or `unknown_sni` and logged at debug.
 #[derive(Debug)]
 pub struct SniResolver {
     store: Arc<ArcSwap<CertStore>>,
-    unknown_sni: prometheus::IntCounter,
+    failures: HandshakeFailures,
 }
 
 impl SniResolver {
     /// A resolver reading `store` on every handshake; publish new certificates with
     /// `store.store(Arc::new(CertStore::new(..)))`.
-    pub fn new(store: Arc<ArcSwap<CertStore>>, unknown_sni: prometheus::IntCounter) -> Self {
-        SniResolver { store, unknown_sni }
+    pub fn new(store: Arc<ArcSwap<CertStore>>, failures: HandshakeFailures) -> Self {
+        SniResolver { store, failures }
     }
 }
 
 impl ResolvesServerCert for SniResolver {
     fn resolve(&self, client_hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        let found = client_hello
-            .server_name()
-            .and_then(|name| self.store.load().resolve(name));
-        if found.is_none() {
-            self.unknown_sni.inc();
-            tracing::debug!(sni = ?client_hello.server_name(), "no certificate for this SNI");
+        let store = self.store.load();
+        let sni = client_hello.server_name();
+        if let Some(found) = sni.and_then(|name| store.resolve(name)) {
+            return Some(found);
         }
-        found
+        if let Some(default) = store.default_cert() {
+            tracing::debug!(?sni, "no certificate for this SNI; serving the default one");
+            return Some(default);
+        }
+        let reason = match sni {
+            None => FailureReason::NoSni,
+            Some(_) => FailureReason::UnknownSni,
+        };
+        self.failures.count(reason);
+        tracing::debug!(?sni, reason = reason.label(), "TLS handshake refused");
+        None
     }
 }
 

@@ -69,8 +69,26 @@ fn client_for(ca: &Ca) -> Arc<ClientConfig> {
     Arc::new(config)
 }
 
-fn counter() -> prometheus::IntCounter {
-    prometheus::IntCounter::new("unknown_sni_total", "test").expect("counter")
+/// The failure counters, and a reader of one reason's count.
+fn failures() -> (HandshakeFailures, impl Fn(&str) -> u64) {
+    let opts = prometheus::Opts::new("handshake_failures_total", "test");
+    let vec = prometheus::IntCounterVec::new(opts, &["reason"]).expect("counter");
+    let failures = HandshakeFailures::new(&vec);
+    (failures, move |reason: &str| {
+        vec.with_label_values(&[reason]).get()
+    })
+}
+
+/// A client that accepts any certificate (to see what a client without a matching name
+/// gets), without session resumption.
+fn any_cert_client() -> Arc<ClientConfig> {
+    let mut config = insecure_client_config();
+    config.resumption = rustls::client::Resumption::disabled();
+    Arc::new(config)
+}
+
+fn ip() -> ServerName<'static> {
+    ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into())
 }
 
 #[tokio::test]
@@ -82,8 +100,8 @@ async fn sni_resolver_serves_known_names_and_rejects_unknown() {
         exact.clone(),
         wild.clone(),
     ])));
-    let unknown = counter();
-    let resolver = Arc::new(SniResolver::new(store, unknown.clone()));
+    let (failures, count) = failures();
+    let resolver = Arc::new(SniResolver::new(store, failures));
     let server = Arc::new(server_config_with_resolver(resolver, &[]));
     let client = client_for(&ca);
 
@@ -91,16 +109,52 @@ async fn sni_resolver_serves_known_names_and_rejects_unknown() {
     assert_eq!(got.expect("known SNI"), leaf(&exact));
     let got = handshake(server.clone(), client.clone(), dns("wiki.apps.example.com")).await;
     assert_eq!(got.expect("wildcard SNI"), leaf(&wild));
-    assert_eq!(unknown.get(), 0);
+    assert_eq!((count("unknown_sni"), count("no_sni")), (0, 0));
 
     let got = handshake(server.clone(), client.clone(), dns("other.example.com")).await;
     assert!(got.is_err(), "unknown SNI must fail on the client");
-    assert_eq!(unknown.get(), 1);
+    assert_eq!((count("unknown_sni"), count("no_sni")), (1, 0));
 
-    // An IP address is never sent as SNI: a missing SNI is unknown too.
-    let ip = ServerName::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST).into());
-    assert!(handshake(server, client, ip).await.is_err());
-    assert_eq!(unknown.get(), 2);
+    // An IP address is never sent as SNI: the client sends none.
+    assert!(handshake(server, any_cert_client(), ip()).await.is_err());
+    assert_eq!((count("unknown_sni"), count("no_sni")), (1, 1));
+}
+
+#[tokio::test]
+async fn the_default_certificate_answers_missing_and_unknown_names_until_swapped_out() {
+    let ca = Ca::new("default CA").expect("CA");
+    let app = loaded(&ca, &["app.example.com"]);
+    let fallback = loaded(&ca, &["fallback.example.com"]);
+    let store = Arc::new(ArcSwap::from_pointee(CertStore::with_default(
+        vec![app.clone(), fallback.clone()],
+        Some(1),
+    )));
+    let (failures, count) = failures();
+    let resolver = Arc::new(SniResolver::new(store.clone(), failures));
+    let server = Arc::new(server_config_with_resolver(resolver, &[]));
+    let client = any_cert_client();
+
+    let got = handshake(server.clone(), client.clone(), dns("app.example.com")).await;
+    assert_eq!(got.expect("known SNI"), leaf(&app), "a matching name wins");
+    let got = handshake(server.clone(), client.clone(), ip()).await;
+    assert_eq!(got.expect("no SNI"), leaf(&fallback));
+    let got = handshake(server.clone(), client.clone(), dns("other.example.com")).await;
+    assert_eq!(got.expect("unknown SNI"), leaf(&fallback));
+    assert_eq!(
+        (count("unknown_sni"), count("no_sni")),
+        (0, 0),
+        "not failures"
+    );
+
+    // A reload without a default refuses those clients again.
+    store.store(Arc::new(CertStore::new(vec![app.clone()])));
+    assert!(handshake(server.clone(), client.clone(), ip())
+        .await
+        .is_err());
+    assert!(handshake(server, client, dns("other.example.com"))
+        .await
+        .is_err());
+    assert_eq!((count("unknown_sni"), count("no_sni")), (1, 1));
 }
 
 #[tokio::test]
@@ -108,8 +162,8 @@ async fn sni_resolver_follows_a_hot_swap() {
     let ca = Ca::new("swap CA").expect("CA");
     let old = loaded(&ca, &["a.example.com"]);
     let store = Arc::new(ArcSwap::from_pointee(CertStore::new(vec![old.clone()])));
-    let unknown = counter();
-    let resolver = Arc::new(SniResolver::new(store.clone(), unknown.clone()));
+    let (failures, count) = failures();
+    let resolver = Arc::new(SniResolver::new(store.clone(), failures));
     let server = Arc::new(server_config_with_resolver(resolver, &[]));
     let client = client_for(&ca);
 
@@ -120,7 +174,7 @@ async fn sni_resolver_follows_a_hot_swap() {
             .await
             .is_err()
     );
-    assert_eq!(unknown.get(), 1);
+    assert_eq!(count("unknown_sni"), 1);
 
     let new = loaded(&ca, &["a.example.com", "b.example.com"]);
     store.store(Arc::new(CertStore::new(vec![new.clone()])));
@@ -129,7 +183,7 @@ async fn sni_resolver_follows_a_hot_swap() {
     assert_eq!(got.expect("a after swap"), leaf(&new));
     let got = handshake(server, client, dns("b.example.com")).await;
     assert_eq!(got.expect("b after swap"), leaf(&new));
-    assert_eq!(unknown.get(), 1);
+    assert_eq!(count("unknown_sni"), 1);
 }
 
 #[tokio::test]

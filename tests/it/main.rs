@@ -13,6 +13,7 @@ mod errors;
 mod failover;
 mod framing;
 mod ha;
+mod handshakes;
 mod headers;
 mod metrics;
 mod origin_tls;

@@ -9,16 +9,22 @@ use std::time::Duration;
 use crate::support::world::{write_config, Pki, Spec, World};
 use crate::support::{client, origin, TempDir};
 
-struct Proc {
+/// A `switchyard` process whose stderr lines are collected.
+pub(crate) struct Proc {
     child: Child,
     lines: mpsc::Receiver<String>,
 }
 
 impl Proc {
     fn spawn(args: &[&str]) -> Proc {
+        Self::spawn_with_log(args, "info")
+    }
+
+    /// Starts `switchyard args…` with this `RUST_LOG`.
+    pub(crate) fn spawn_with_log(args: &[&str], rust_log: &str) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard"))
             .args(args)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", rust_log)
             .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -34,8 +40,24 @@ impl Proc {
         Proc { child, lines }
     }
 
+    /// Every log line up to and including the first one containing `needle`.
+    pub(crate) fn lines_until(&self, needle: &str) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let mut seen = Vec::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(l) = self.lines.recv_timeout(Duration::from_millis(100)) {
+                let done = l.contains(needle);
+                seen.push(l);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("no log line with {needle:?}; saw:\n{}", seen.join("\n"));
+    }
+
     /// Waits for a log line containing `needle`.
-    fn wait_for(&self, needle: &str) -> String {
+    pub(crate) fn wait_for(&self, needle: &str) -> String {
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         let mut seen = Vec::new();
         while std::time::Instant::now() < deadline {
@@ -49,7 +71,7 @@ impl Proc {
         panic!("no log line with {needle:?}; saw:\n{}", seen.join("\n"));
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let ok = Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -76,7 +98,8 @@ impl Drop for Proc {
     }
 }
 
-fn field(line: &str, key: &str) -> String {
+/// The value of `key=` in a log line, without URL decoration.
+pub(crate) fn field(line: &str, key: &str) -> String {
     line.split_whitespace()
         .find_map(|w| w.strip_prefix(&format!("{key}=")))
         .unwrap_or_else(|| panic!("{key} in {line}"))

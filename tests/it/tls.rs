@@ -34,7 +34,11 @@ async fn sni_picks_the_certificate_and_unknown_names_are_refused() {
     let leaf = w.pki.ca.issue(&["alt.test"]).expect("leaf");
     let (cert, key) = gen::write_pair(w.dir.path(), "alt", &leaf).expect("write");
     let mut cfg = w.cfg.clone();
-    cfg.certificates.push(CertPaths { cert, key });
+    cfg.certificates.push(CertPaths {
+        cert,
+        key,
+        default: false,
+    });
     w.rewrite(cfg).expect("reload applies");
     let s = client::tls_connect(&ca, addr, "alt.test")
         .await
@@ -63,6 +67,7 @@ async fn a_bad_certificate_in_a_reload_keeps_the_old_ones() {
     cfg.certificates.push(CertPaths {
         cert: bad.clone(),
         key: bad,
+        default: false,
     });
     let errors = w.rewrite(cfg).expect_err("rejected");
     assert!(

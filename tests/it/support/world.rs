@@ -41,7 +41,11 @@ impl Pki {
             ca,
             ca_pem,
             ca_path,
-            edge: CertPaths { cert, key },
+            edge: CertPaths {
+                cert,
+                key,
+                default: false,
+            },
         }
     }
 }
