@@ -1,6 +1,8 @@
 //! `switchyard quickstart`: a whole deployment in one process, nothing to prepare. A CA and an
-//! ECDSA certificate for `*.localhost`, a gateway, two demo origins, and three connectors in
-//! two groups (`dc-east` with two, `dc-west` with one as the backup group).
+//! ECDSA certificate for `*.switchyard.localhost` (also the default certificate, so clients
+//! without SNI get a 404 by Host instead of a handshake alert), a gateway, two demo origins,
+//! and three connectors in two groups (`dc-east` with two, `dc-west` with one as the backup
+//! group).
 
 mod origins;
 
@@ -14,6 +16,12 @@ use crate::config::gateway::{CertPaths, GatewayConfig, ListenConfig};
 use crate::gateway::{GatewayHandle, GatewayOptions};
 use crate::tls::gen;
 use crate::ConnectorHandle;
+
+/// The domain the demo apps live under. TLS libraries ignore a wildcard directly under a
+/// top-level name (`*.localhost`), so the apps get a second-level domain that
+/// `*.switchyard.localhost` covers; browsers and curl resolve every `*.localhost` name to
+/// loopback.
+pub const DOMAIN: &str = "switchyard.localhost";
 
 /// Where the quickstart listens and writes.
 #[derive(Debug, Clone)]
@@ -65,20 +73,34 @@ impl Quickstart {
             .map(|a| a.to_string())
             .unwrap_or_else(|| "off".into());
         let token = &self.admin_token;
+        let hello = self
+            .origins
+            .first()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let d = DOMAIN;
+        let resolve = |app: &str| format!("--resolve {app}.{d}:{port}:127.0.0.1");
+        let (rh, re, rd) = (resolve("hello"), resolve("echo"), resolve("demo"));
         format!(
             "Switchyard quickstart is running.\n\
              \n\
-             \x20 gateway  https://127.0.0.1:{port}  (certificate for *.localhost)\n\
+             \x20 gateway  https://127.0.0.1:{port}  (certificate for *.{d}, also the default)\n\
              \x20 groups   dc-east: east-1, east-2   dc-west (backup): west-1\n\
-             \x20 apps     hello.localhost, echo.localhost\n\
+             \x20 apps     hello.{d}, echo.{d}\n\
              \x20 CA       {ca}\n\
              \n\
              Try:\n\
-             \x20 curl --cacert {ca} --resolve hello.localhost:{port}:127.0.0.1 https://hello.localhost:{port}/\n\
-             \x20 curl --cacert {ca} --resolve echo.localhost:{port}:127.0.0.1 https://echo.localhost:{port}/some/path -d 'hi'\n\
-             \x20 curl --cacert {ca} --resolve echo.localhost:{port}:127.0.0.1 --http2 -I https://echo.localhost:{port}/\n\
+             \x20 curl --cacert {ca} {rh} https://hello.{d}:{port}/\n\
+             \x20 curl --cacert {ca} {re} https://echo.{d}:{port}/some/path -d 'hi'\n\
+             \x20 head -c 5M /dev/zero | curl --cacert {ca} {re} https://echo.{d}:{port}/upload --data-binary @-\n\
+             \x20 curl --cacert {ca} {re} --http2 -I https://echo.{d}:{port}/\n\
+             \x20 curl -k https://127.0.0.1:{port}/   (no name: default certificate, 404)\n\
              \x20 curl http://{m}/metrics\n\
              \x20 switchyard ctl --url http://{admin} --token {token} connectors list\n\
+             \n\
+             Publish another app (any name under *.{d} works at once):\n\
+             \x20 switchyard ctl --url http://{admin} --token {token} apps create demo --host demo.{d} --url http://{hello} --groups dc-east,dc-west\n\
+             \x20 curl --cacert {ca} {rd} https://demo.{d}:{port}/\n\
              \n\
              Ctrl-C stops everything.\n"
         )
@@ -99,16 +121,11 @@ impl Quickstart {
 fn write_certs(dir: &Path) -> Result<(PathBuf, CertPaths), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let ca = gen::Ca::new("Switchyard quickstart CA").map_err(|e| e.to_string())?;
-    // `*.localhost` alone is not enough: TLS libraries (webpki, OpenSSL) refuse a wildcard
-    // directly above a top-level name, so the app names are listed too.
+    // `localhost` is the name connectors verify on the tunnel listener, which serves the first
+    // edge certificate.
+    let wildcard = format!("*.{DOMAIN}");
     let leaf = ca
-        .issue(&[
-            "hello.localhost",
-            "echo.localhost",
-            "*.localhost",
-            "localhost",
-            "127.0.0.1",
-        ])
+        .issue(&[DOMAIN, &wildcard, "localhost", "127.0.0.1"])
         .map_err(|e| e.to_string())?;
     let ca_path = dir.join("ca.pem");
     std::fs::write(&ca_path, ca.cert_pem())
@@ -158,7 +175,7 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
     let app = |name: &str, origin: SocketAddr| AppSpec {
         tenant: None,
         name: name.into(),
-        host: format!("{name}.localhost"),
+        host: format!("{name}.{DOMAIN}"),
         path_prefix: None,
         internal_url: format!("http://{origin}"),
         groups: vec!["dc-east".into(), "dc-west".into()],

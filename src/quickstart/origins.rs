@@ -1,5 +1,6 @@
 //! The quickstart's demo origins: `hello` (a greeting) and `echo` (the request it received,
-//! as JSON).
+//! as JSON, with the body's length and SHA-256 instead of the body, so uploads of any size
+//! work).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,10 +10,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
-
-/// Largest request body the echo app reads (it answers 413 above).
-const ECHO_LIMIT: usize = 1 << 20;
 
 async fn serve<F, Fut>(handler: F) -> std::io::Result<SocketAddr>
 where
@@ -63,14 +62,13 @@ pub async fn spawn_hello() -> std::io::Result<SocketAddr> {
     .await
 }
 
-/// Starts the echo app.
+/// Starts the echo app: it reads the whole body as it streams in (any size, nothing kept)
+/// and answers with the request's method, path, headers, body length and SHA-256.
 pub async fn spawn_echo() -> std::io::Result<SocketAddr> {
     serve(|req: Request<Incoming>| async move {
         let (parts, body) = req.into_parts();
-        let limited = http_body_util::Limited::new(body, ECHO_LIMIT);
-        let body = match limited.collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return text(413, "body too large for echo\n", "text/plain"),
+        let Some((bytes, sha256)) = digest(body).await else {
+            return text(400, "request body broken off\n", "text/plain");
         };
         let headers: serde_json::Map<String, serde_json::Value> = parts
             .headers
@@ -87,12 +85,25 @@ pub async fn spawn_echo() -> std::io::Result<SocketAddr> {
             "path": parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
             "version": format!("{:?}", parts.version),
             "headers": headers,
-            "body": String::from_utf8_lossy(&body),
-            "body_bytes": body.len(),
+            "body_bytes": bytes,
+            "body_sha256": sha256,
         });
         let mut out = serde_json::to_vec_pretty(&json).unwrap_or_default();
         out.push(b'\n');
         text(200, out, "application/json")
     })
     .await
+}
+
+/// Length and hex SHA-256 of a body, read frame by frame; `None` if it broke off.
+async fn digest(mut body: Incoming) -> Option<(u64, String)> {
+    let mut hasher = Sha256::new();
+    let mut bytes = 0u64;
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.ok()?.into_data() {
+            bytes += data.len() as u64;
+            hasher.update(&data);
+        }
+    }
+    Some((bytes, hex::encode(hasher.finalize())))
 }

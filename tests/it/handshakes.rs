@@ -27,7 +27,7 @@ async fn no_sni(addr: SocketAddr) -> std::io::Result<TlsStream<TcpStream>> {
 }
 
 /// One HTTP/1.1 request with `host` over a no-SNI connection; the status line's code.
-async fn status_without_sni(addr: SocketAddr, host: &str) -> (u16, String) {
+pub(crate) async fn status_without_sni(addr: SocketAddr, host: &str) -> (u16, String) {
     let mut tls = no_sni(addr).await.expect("handshake without SNI");
     let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
     tls.write_all(req.as_bytes()).await.expect("write");
