@@ -13,7 +13,7 @@ use tokio_rustls::client::TlsStream;
 
 use crate::process::{field, Proc};
 use crate::support::world::{metric, write_config, Pki, Spec, World};
-use crate::support::{eventually, origin, TempDir};
+use crate::support::{origin, TempDir};
 
 /// A TLS client that sends no SNI (it dials an IP address, which TLS never sends as SNI) and
 /// accepts any certificate, as IP-address health checks and scanners do.
@@ -136,17 +136,39 @@ async fn with_a_default_certificate_no_sni_clients_are_answered_by_host() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_a_default_no_sni_clients_are_refused_and_counted() {
-    let w = World::start(Spec::default());
+async fn without_a_default_no_sni_clients_are_refused_and_counted_until_a_reload_sets_one() {
+    let mut w = World::start(Spec::default());
     let addr = w.gw.https_addr;
     assert!(no_sni(addr).await.is_err(), "refused without a default");
     wait_failures(&w, "no_sni", 1.0).await;
+    let mut refused = 1.0;
     if openssl_present() {
         let (ok, text) = openssl_no_sni(addr).await;
         assert!(!ok, "{text}");
-        wait_failures(&w, "no_sni", 2.0).await;
+        refused += 1.0;
+        wait_failures(&w, "no_sni", refused).await;
     }
     assert_eq!(failures(&w, "unknown_sni").await, 0.0);
+
+    // Two defaults: the reload is refused whole, naming the entry.
+    let mut cfg = w.cfg.clone();
+    cfg.certificates[0].default = true;
+    let mut twice = cfg.clone();
+    twice.certificates.push(twice.certificates[0].clone());
+    let errors = w.rewrite(twice).expect_err("two defaults refused");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("certificates[1].default")),
+        "{errors:?}"
+    );
+    assert!(no_sni(addr).await.is_err(), "still refused");
+    refused += 1.0;
+
+    // One default: applied by the reload, no restart.
+    w.rewrite(cfg).expect("reload applies");
+    assert_eq!(status_without_sni(addr, "nothing.invalid").await.0, 404);
+    assert_eq!(failures(&w, "no_sni").await, refused);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,27 +231,33 @@ async fn failed_handshakes_leave_no_error_line_unless_pingoras_target_is_asked_f
         let https: SocketAddr = field(&ready, "https").parse().expect("https addr");
         let metrics = field(&ready, "metrics");
         drop(TcpStream::connect(https).await.expect("connect"));
-        let counted = eventually(
-            || {
-                let url = format!("http://{metrics}/metrics");
-                std::process::Command::new("curl")
-                    .args(["-s", &url])
-                    .output()
-                    .is_ok_and(|o| {
-                        let text = String::from_utf8_lossy(&o.stdout);
-                        metric(
-                            &text,
-                            "switchyard_tls_handshake_failures_total{reason=\"aborted\"}",
-                        ) == Some(1.0)
-                    })
-            },
-            Duration::from_secs(5),
-        )
-        .await;
-        assert!(counted, "aborted handshake counted ({rust_log})");
-        // pingora writes its line right after the count; a later line proves it had time.
-        gw.signal("-HUP");
-        let seen = gw.lines_until("configuration applied");
+        let series = "switchyard_tls_handshake_failures_total{reason=\"aborted\"}";
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let text = reqwest::get(format!("http://{metrics}/metrics"))
+                .await
+                .expect("metrics")
+                .text()
+                .await
+                .expect("metrics text");
+            if metric(&text, series) == Some(1.0) {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "aborted handshake counted ({rust_log}): {text}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // pingora writes its line right after the count; a later line (the access-log line
+        // of a request sent now) proves it had time.
+        let url = format!("https://nothing.example.test:{}/", https.port());
+        let r = crate::support::client::h1(&pki.ca_pem)
+            .get(url)
+            .send()
+            .await;
+        assert_eq!(r.expect("request").status(), 404);
+        let seen = gw.lines_until("switchyard::access");
         let noisy = seen.iter().any(|l| l.contains("Downstream handshake"));
         assert_eq!(
             noisy,
