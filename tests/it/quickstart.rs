@@ -8,18 +8,7 @@ use crate::support::{client, TempDir};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
     let dir = TempDir::new("qs");
-    let opts = QuickstartOptions {
-        https: "127.0.0.1:0".into(),
-        metrics: "127.0.0.1:0".into(),
-        admin: "127.0.0.1:0".into(),
-        tunnel: "127.0.0.1:0".into(),
-        dir: Some(dir.path().to_path_buf()),
-        access_log: false,
-    };
-    let qs = tokio::task::spawn_blocking(move || quickstart::start(opts))
-        .await
-        .expect("join")
-        .expect("quickstart starts");
+    let qs = start(&dir).await;
     let ca = std::fs::read_to_string(&qs.ca_path).expect("CA written");
     let port = qs.gateway.https_addr.port();
     let text = qs.instructions();
@@ -67,6 +56,37 @@ async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
 
     // The printed ctl examples work as written: the listing, then an app under the
     // wildcard that answers at once.
+    run_printed_ctl_examples(&text).await;
+    let r = c.get(url("demo", "/")).send().await.expect("demo");
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.expect("body").contains("Hello"));
+
+    let live = qs.gateway.state.registry.snapshot();
+    assert_eq!(live.len(), 3, "three connectors connected: {live:?}");
+    tokio::task::spawn_blocking(move || qs.shutdown())
+        .await
+        .expect("shutdown");
+}
+
+/// Starts a quickstart on port 0 everywhere, writing into `dir`.
+async fn start(dir: &TempDir) -> quickstart::Quickstart {
+    let opts = QuickstartOptions {
+        https: "127.0.0.1:0".into(),
+        metrics: "127.0.0.1:0".into(),
+        admin: "127.0.0.1:0".into(),
+        tunnel: "127.0.0.1:0".into(),
+        dir: Some(dir.path().to_path_buf()),
+        access_log: false,
+    };
+    tokio::task::spawn_blocking(move || quickstart::start(opts))
+        .await
+        .expect("join")
+        .expect("quickstart starts")
+}
+
+/// Runs the two `switchyard ctl` lines of the instructions: the connector listing (checked)
+/// and the creation of `demo.switchyard.localhost`.
+async fn run_printed_ctl_examples(text: &str) {
     let ctl: Vec<String> = text
         .lines()
         .map(str::trim)
@@ -83,15 +103,6 @@ async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
         "{text}"
     );
     run_ctl(&ctl[1]).await;
-    let r = c.get(url("demo", "/")).send().await.expect("demo");
-    assert_eq!(r.status(), 200);
-    assert!(r.text().await.expect("body").contains("Hello"));
-
-    let live = qs.gateway.state.registry.snapshot();
-    assert_eq!(live.len(), 3, "three connectors connected: {live:?}");
-    tokio::task::spawn_blocking(move || qs.shutdown())
-        .await
-        .expect("shutdown");
 }
 
 /// POSTs `body` to the echo app and returns its JSON answer (status 200 asserted).
