@@ -180,3 +180,61 @@ impl Drop for PendingCount<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    /// A connected pair: the client socket and the server side as pingora's stream.
+    async fn pair() -> (TcpStream, L4Stream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let client = TcpStream::connect(addr).await.expect("connect");
+        let (server, _) = listener.accept().await.expect("accept");
+        (client, L4Stream::from(server))
+    }
+
+    fn counters() -> (HelloCheck, IntCounterVec) {
+        let opts = prometheus::Opts::new("failures_total", "test");
+        let vec = IntCounterVec::new(opts, &["reason"]).expect("vec");
+        (HelloCheck::new(HandshakeFailures::new(&vec)), vec)
+    }
+
+    #[tokio::test]
+    async fn a_silent_peer_dropped_by_the_deadline_counts_as_timeout() {
+        let (mut client, mut server) = pair().await;
+        client.write_all(&[0x16, 0x03]).await.expect("write");
+        let (check, vec) = counters();
+        let cut = tokio::time::timeout(Duration::from_millis(100), check.process(&mut server));
+        assert!(cut.await.is_err(), "still waiting for the record");
+        let count = |r: &str| vec.with_label_values(&[r]).get();
+        assert_eq!((count("timeout"), count("aborted")), (1, 0));
+    }
+
+    #[tokio::test]
+    async fn a_client_hello_record_is_handed_back_untouched() {
+        let (mut client, mut server) = pair().await;
+        let hello = [0x16, 0x03, 0x01, 0x00, 0x03, 0x01, 0xaa, 0xbb];
+        client.write_all(&hello).await.expect("write");
+        client.write_all(b"next").await.expect("write");
+        let (check, vec) = counters();
+        check
+            .process(&mut server)
+            .await
+            .expect("a ClientHello passes");
+        let mut seen = [0u8; 12];
+        server.read_exact(&mut seen).await.expect("read back");
+        assert_eq!(&seen[..8], &hello);
+        assert_eq!(&seen[8..], b"next");
+        let total: u64 = ["no_sni", "unknown_sni", "aborted", "protocol", "timeout"]
+            .iter()
+            .map(|r| vec.with_label_values(&[r]).get())
+            .sum();
+        assert_eq!(total, 0);
+    }
+}
