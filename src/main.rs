@@ -165,6 +165,10 @@ fn gateway(config: PathBuf, test: bool, upgrade: bool) -> anyhow::Result<ExitCod
         }
         Err(e) => return Err(e).context("gateway failed to start"),
     };
+    // The log filter counts the handshake failures only pingora's log line reveals.
+    switchyard::tls::quiet::attach(switchyard::tls::HandshakeFailures::new(
+        &handle.state.metrics.tls_handshake_failures,
+    ));
     // SIGHUP reloads; SIGTERM/SIGINT/SIGQUIT are handled by the edge server.
     if let Some(rt) = handle.control() {
         let state = handle.state.clone();

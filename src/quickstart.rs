@@ -163,16 +163,101 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         .block_on(origins::spawn_echo())
         .map_err(|e| format!("echo origin: {e}"))?;
 
-    let names = ["east-1", "east-2", "west-1"];
-    let secrets: Vec<String> = names.iter().map(|_| secret::generate()).collect();
-    let group_of = |n: &str| {
-        if n.starts_with("east") {
-            "dc-east"
-        } else {
-            "dc-west"
-        }
+    let secrets: Vec<String> = CONNECTORS.iter().map(|_| secret::generate()).collect();
+    let admin_token = secret::generate();
+    let cfg = gateway_config(
+        &opts,
+        &dir,
+        edge_cert,
+        (hello, echo),
+        &secrets,
+        &admin_token,
+    );
+    let gateway = crate::run_gateway(cfg, GatewayOptions::default()).map_err(|e| e.to_string())?;
+    // The quickstart is the process's only gateway: the binary's log filter counts the
+    // handshake failures only pingora's log line reveals into its metrics.
+    crate::tls::quiet::attach(crate::tls::HandshakeFailures::new(
+        &gateway.state.metrics.tls_handshake_failures,
+    ));
+    let connectors = runtime.block_on(start_connectors(gateway.tunnel_addr, &ca_path, &secrets))?;
+    Ok(Quickstart {
+        gateway,
+        connectors,
+        ca_path,
+        origins: vec![hello, echo],
+        admin_token,
+        runtime: Some(runtime),
+    })
+}
+
+/// The demo connectors; `east-*` are in `dc-east`, the others in `dc-west`.
+const CONNECTORS: [&str; 3] = ["east-1", "east-2", "west-1"];
+
+fn group_of(connector: &str) -> &'static str {
+    if connector.starts_with("east") {
+        "dc-east"
+    } else {
+        "dc-west"
+    }
+}
+
+/// The gateway's configuration: two groups, the connectors with their secrets' hashes, the
+/// two demo apps, an admin token, and a fresh catalog store in `dir`.
+fn gateway_config(
+    opts: &QuickstartOptions,
+    dir: &Path,
+    edge_cert: CertPaths,
+    (hello, echo): (SocketAddr, SocketAddr),
+    secrets: &[String],
+    admin_token: &str,
+) -> GatewayConfig {
+    let group = |name: &str| GroupSpec {
+        tenant: None,
+        name: name.into(),
+        balance: BalancePolicy::P2c,
     };
-    let app = |name: &str, origin: SocketAddr| AppSpec {
+    let mut cfg = GatewayConfig {
+        listen: ListenConfig {
+            https: opts.https.clone(),
+            http: None,
+            tunnel: opts.tunnel.clone(),
+            metrics: opts.metrics.clone(),
+        },
+        certificates: vec![edge_cert],
+        groups: vec![group("dc-east"), group("dc-west")],
+        connectors: CONNECTORS
+            .iter()
+            .zip(secrets)
+            .map(|(n, s)| ConnectorSpec {
+                tenant: None,
+                revoked: false,
+                id: (*n).into(),
+                group: group_of(n).into(),
+                secret_hash: secret::hash(s),
+            })
+            .collect(),
+        apps: vec![demo_app("hello", hello), demo_app("echo", echo)],
+        ..GatewayConfig::default()
+    };
+    cfg.runtime.access_log = opts.access_log;
+    cfg.admin.listen = opts.admin.clone();
+    cfg.admin.tokens.push(crate::config::gateway::AdminToken {
+        name: "quickstart".into(),
+        token_hash: secret::hash(admin_token),
+        role: crate::config::gateway::AdminRole::Admin,
+        tenant: None,
+    });
+    // A fresh store each run: the quickstart's catalog is its own.
+    let store_dir = dir.join("data");
+    let _ = std::fs::remove_dir_all(&store_dir);
+    cfg.store.dir = Some(store_dir);
+    cfg.runtime.threads = 2;
+    cfg
+}
+
+/// A demo app at `<name>.switchyard.localhost`, served by `dc-east`, then `dc-west`.
+fn demo_app(name: &str, origin: SocketAddr) -> AppSpec {
+    AppSpec {
         tenant: None,
         name: name.into(),
         host: format!("{name}.{DOMAIN}"),
@@ -184,87 +269,34 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         origin_tls_verify: true,
         min_live_connectors: None,
         affinity: None,
-    };
-    let mut cfg = GatewayConfig {
-        listen: ListenConfig {
-            https: opts.https.clone(),
-            http: None,
-            tunnel: opts.tunnel.clone(),
-            metrics: opts.metrics.clone(),
-        },
-        certificates: vec![edge_cert],
-        groups: vec![
-            GroupSpec {
-                tenant: None,
-                name: "dc-east".into(),
-                balance: BalancePolicy::P2c,
-            },
-            GroupSpec {
-                tenant: None,
-                name: "dc-west".into(),
-                balance: BalancePolicy::P2c,
-            },
-        ],
-        connectors: names
-            .iter()
-            .zip(&secrets)
-            .map(|(n, s)| ConnectorSpec {
-                tenant: None,
-                revoked: false,
-                id: (*n).into(),
-                group: group_of(n).into(),
-                secret_hash: secret::hash(s),
-            })
-            .collect(),
-        apps: vec![app("hello", hello), app("echo", echo)],
-        ..GatewayConfig::default()
-    };
-    cfg.runtime.access_log = opts.access_log;
-    cfg.admin.listen = opts.admin.clone();
-    let admin_token = secret::generate();
-    cfg.admin.tokens.push(crate::config::gateway::AdminToken {
-        name: "quickstart".into(),
-        token_hash: secret::hash(&admin_token),
-        role: crate::config::gateway::AdminRole::Admin,
-        tenant: None,
-    });
-    // A fresh store each run: the quickstart's catalog is its own.
-    let store_dir = dir.join("data");
-    let _ = std::fs::remove_dir_all(&store_dir);
-    cfg.store.dir = Some(store_dir);
-    cfg.runtime.threads = 2;
-    let gateway = crate::run_gateway(cfg, GatewayOptions::default()).map_err(|e| e.to_string())?;
+    }
+}
 
-    let tunnel = gateway.tunnel_addr;
-    let connectors = runtime.block_on(async {
-        let mut out = Vec::new();
-        for (n, s) in names.iter().zip(&secrets) {
-            let c = ConnectorConfig {
-                id: (*n).into(),
-                secret: Some(s.clone()),
-                gateways: vec![format!("127.0.0.1:{}", tunnel.port())],
-                server_name: Some("localhost".into()),
-                ca_file: Some(ca_path.clone()),
-                allow: vec!["127.0.0.1".into()],
-                ..ConnectorConfig::new(n, vec![])
-            };
-            out.push(crate::run_connector(c).await.map_err(|e| e.to_string())?);
+/// Starts the connectors and waits until each has its tunnel.
+async fn start_connectors(
+    tunnel: SocketAddr,
+    ca_path: &Path,
+    secrets: &[String],
+) -> Result<Vec<ConnectorHandle>, String> {
+    let mut out = Vec::new();
+    for (n, s) in CONNECTORS.iter().zip(secrets) {
+        let c = ConnectorConfig {
+            id: (*n).into(),
+            secret: Some(s.clone()),
+            gateways: vec![format!("127.0.0.1:{}", tunnel.port())],
+            server_name: Some("localhost".into()),
+            ca_file: Some(ca_path.to_path_buf()),
+            allow: vec!["127.0.0.1".into()],
+            ..ConnectorConfig::new(n, vec![])
+        };
+        out.push(crate::run_connector(c).await.map_err(|e| e.to_string())?);
+    }
+    for c in &out {
+        if !c.wait_tunnels(1, Duration::from_secs(10)).await {
+            return Err(format!("connector {} did not connect", c.id()));
         }
-        for c in &out {
-            if !c.wait_tunnels(1, Duration::from_secs(10)).await {
-                return Err(format!("connector {} did not connect", c.id()));
-            }
-        }
-        Ok::<_, String>(out)
-    })?;
-    Ok(Quickstart {
-        gateway,
-        connectors,
-        ca_path,
-        origins: vec![hello, echo],
-        admin_token,
-        runtime: Some(runtime),
-    })
+    }
+    Ok(out)
 }
 
 /// Starts, prints the instructions, and runs until Ctrl-C.

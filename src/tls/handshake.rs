@@ -1,13 +1,15 @@
 //! Edge TLS handshakes that fail: why (a bounded set of reasons), counted in
 //! `switchyard_tls_handshake_failures_total{reason}` and logged at debug.
 //!
-//! Two places see a failure. [`SniResolver`](super::SniResolver) sees a client whose SNI no
+//! Three places see a failure. [`SniResolver`](super::SniResolver) sees a client whose SNI no
 //! certificate covers (`no_sni`, `unknown_sni`). [`HelloCheck`] runs before rustls on every
 //! edge connection and reads the first TLS record without consuming it: a peer that closes
 //! before a whole ClientHello record arrived is `aborted` (port scans, TCP health checks), one
 //! whose first bytes are not a TLS handshake record is `protocol` (plain HTTP on the HTTPS
 //! port, other protocols), one still silent when pingora's handshake deadline drops the
-//! connection is `timeout`.
+//! connection is `timeout`. What fails after the ClientHello (the client rejects the
+//! certificate, no common parameters, the client leaves) only shows in pingora's log line;
+//! the binary's log filter ([`super::quiet`]) counts those as `aborted` or `protocol`.
 
 use async_trait::async_trait;
 use pingora::listeners::PreTlsProcess;
@@ -22,9 +24,10 @@ pub enum FailureReason {
     NoSni,
     /// No certificate covers the client's SNI and no default certificate is configured.
     UnknownSni,
-    /// The peer closed (or reset) the connection before a whole ClientHello record arrived.
+    /// The peer closed (or reset) the connection before the handshake finished.
     Aborted,
-    /// The first bytes are not a TLS handshake record carrying a ClientHello.
+    /// Not TLS (the first bytes are not a ClientHello record), or a TLS-level failure (an
+    /// alert from the client, no common version or cipher suite).
     Protocol,
     /// The peer sent no complete ClientHello record before the handshake deadline.
     Timeout,

@@ -56,6 +56,16 @@ async fn openssl_no_sni(addr: SocketAddr) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// The bytes of a real ClientHello for `a.example.test` (rustls, TLS 1.2 + 1.3).
+fn client_hello() -> Vec<u8> {
+    let cfg = Arc::new(switchyard::tls::insecure_client_config());
+    let name = ServerName::try_from("a.example.test").expect("name");
+    let mut conn = rustls::ClientConnection::new(cfg, name).expect("client");
+    let mut out = Vec::new();
+    conn.write_tls(&mut out).expect("ClientHello");
+    out
+}
+
 fn openssl_present() -> bool {
     std::process::Command::new("openssl")
         .arg("version")
@@ -214,7 +224,8 @@ async fn aborted_and_non_tls_handshakes_are_counted_and_the_listener_keeps_servi
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_handshakes_leave_no_error_line_unless_pingoras_target_is_asked_for() {
+async fn failed_handshakes_are_counted_and_leave_no_error_line_unless_pingoras_target_is_asked_for()
+{
     let dir = TempDir::new("quiet");
     let pki = Pki::new(dir.path());
     let cfg = World::config_for(&Spec::default(), &pki, &Default::default());
@@ -230,8 +241,22 @@ async fn failed_handshakes_leave_no_error_line_unless_pingoras_target_is_asked_f
         let ready = gw.wait_for("gateway ready");
         let https: SocketAddr = field(&ready, "https").parse().expect("https addr");
         let metrics = field(&ready, "metrics");
+        // Before a ClientHello (counted by the pre-TLS check): a port scan.
         drop(TcpStream::connect(https).await.expect("connect"));
-        let series = "switchyard_tls_handshake_failures_total{reason=\"aborted\"}";
+        // After it (seen only in pingora's line): a ClientHello then nothing; a client that
+        // rejects the certificate.
+        let mut tcp = TcpStream::connect(https).await.expect("connect");
+        tcp.write_all(&client_hello()).await.expect("hello");
+        let mut answer = [0u8; 1];
+        tcp.read_exact(&mut answer)
+            .await
+            .expect("the server answered");
+        drop(tcp);
+        let stranger = switchyard::tls::gen::Ca::new("another CA").expect("CA");
+        let stranger = stranger.cert_pem();
+        let refused = crate::support::client::tls_connect(&stranger, https, "a.example.test");
+        assert!(refused.await.is_err(), "certificate rejected by the client");
+        let wanted = [("aborted", 2.0), ("protocol", 1.0)];
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         loop {
             let text = reqwest::get(format!("http://{metrics}/metrics"))
@@ -240,12 +265,16 @@ async fn failed_handshakes_leave_no_error_line_unless_pingoras_target_is_asked_f
                 .text()
                 .await
                 .expect("metrics text");
-            if metric(&text, series) == Some(1.0) {
+            let got = |r: &str| {
+                let series = format!("switchyard_tls_handshake_failures_total{{reason=\"{r}\"}}");
+                metric(&text, &series)
+            };
+            if wanted.iter().all(|(r, n)| got(r) == Some(*n)) {
                 break;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "aborted handshake counted ({rust_log}): {text}"
+                "failures counted ({rust_log}): {text}"
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
