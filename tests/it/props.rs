@@ -1,0 +1,18 @@
+//! Property tests over everything that parses input from the network or an operator: each
+//! area checks that arbitrary input never panics and that accepted input gives the answer a
+//! simple reference implementation (or a round trip) gives.
+//!
+//! Failure persistence is off (see [`config`]): a shrunk failing case is kept as a named
+//! regular test beside the property instead of an opaque seed file.
+
+mod routing;
+
+use proptest::test_runner::Config;
+
+/// The runner settings every property here uses: `cases` per property, no regression files.
+pub fn config(cases: u32) -> Config {
+    Config {
+        failure_persistence: None,
+        ..Config::with_cases(cases)
+    }
+}
