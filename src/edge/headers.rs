@@ -221,8 +221,10 @@ pub fn upstream_request(
 
 /// What the connector said instead of an origin response, if anything.
 pub fn connector_error<T>(resp: &Response<T>) -> Option<ForwardError> {
-    let code = resp.headers().get(protocol::ERROR_HEADER)?.to_str().ok()?;
-    Some(match code {
+    let code = resp.headers().get(protocol::ERROR_HEADER)?;
+    // The header marks a connector-made answer whatever its value: a code that is not text
+    // is an unknown code, never an origin response to pass on.
+    Some(match code.to_str().unwrap_or("") {
         protocol::error_code::NOT_ALLOWED => ForwardError::NotAllowed,
         protocol::error_code::ORIGIN_TLS => ForwardError::OriginTls,
         protocol::error_code::ORIGIN_UNREACHABLE => ForwardError::OriginUnreachable,

@@ -62,14 +62,16 @@ fn app_model() -> impl Strategy<Value = AppModel> {
         prop::option::of(prop::collection::vec(select(SEGMENTS), 0..=3)),
         any::<[bool; 3]>(),
     )
-        .prop_map(|(labels, wild, prefix, [trailing_slash, upper, fqdn])| AppModel {
-            labels,
-            wild,
-            prefix,
-            trailing_slash,
-            upper,
-            fqdn,
-        })
+        .prop_map(
+            |(labels, wild, prefix, [trailing_slash, upper, fqdn])| AppModel {
+                labels,
+                wild,
+                prefix,
+                trailing_slash,
+                upper,
+                fqdn,
+            },
+        )
 }
 
 /// Apps with distinct published keys (a valid catalog), named `app0`, `app1`, …
@@ -87,7 +89,12 @@ fn catalog(apps: &[AppModel]) -> Catalog {
         .enumerate()
         .map(|(i, m)| AppSpec {
             path_prefix: m.prefix(),
-            ..AppSpec::new(&format!("app{i}"), &m.host(), "http://10.0.0.1:8080", &["g"])
+            ..AppSpec::new(
+                &format!("app{i}"),
+                &m.host(),
+                "http://10.0.0.1:8080",
+                &["g"],
+            )
         })
         .collect();
     Catalog {
