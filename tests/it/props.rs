@@ -5,6 +5,7 @@
 //! Failure persistence is off (see [`config`]): a shrunk failing case is kept as a named
 //! regular test beside the property instead of an opaque seed file.
 
+mod allow;
 mod protocol;
 mod routing;
 
