@@ -164,15 +164,15 @@ pub fn upstream_request(
         }
         headers.append(name.clone(), value.clone());
     }
-    // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC needs it.
+    // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC needs it. Several TE lines
+    // are one list (RFC 9110 §5.3), so every line is searched.
     if req
         .headers
-        .get(header::TE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
     {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }

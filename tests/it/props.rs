@@ -6,6 +6,7 @@
 //! regular test beside the property instead of an opaque seed file.
 
 mod allow;
+mod headers;
 mod protocol;
 mod routing;
 
