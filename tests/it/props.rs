@@ -2,10 +2,11 @@
 //! area checks that arbitrary input never panics and that accepted input gives the answer a
 //! simple reference implementation (or a round trip) gives.
 //!
-//! Failure persistence is off (see [`config`]): a shrunk failing case is kept as a named
+//! Failure persistence is off (see [`runner`]): a shrunk failing case is kept as a named
 //! regular test beside the property instead of an opaque seed file.
 
 mod allow;
+mod config;
 mod headers;
 mod protocol;
 mod routing;
@@ -13,7 +14,7 @@ mod routing;
 use proptest::test_runner::Config;
 
 /// The runner settings every property here uses: `cases` per property, no regression files.
-pub fn config(cases: u32) -> Config {
+pub fn runner(cases: u32) -> Config {
     Config {
         failure_persistence: None,
         ..Config::with_cases(cases)

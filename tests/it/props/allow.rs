@@ -230,7 +230,7 @@ fn bad_entry() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(crate::props::config(2000))]
+    #![proptest_config(crate::props::runner(2000))]
 
     /// Generated lists parse, and every decision is the reference's.
     #[test]

@@ -246,7 +246,7 @@ fn route_and_path() -> impl Strategy<Value = (RouteParts, String)> {
 }
 
 proptest! {
-    #![proptest_config(crate::props::config(2000))]
+    #![proptest_config(crate::props::runner(2000))]
 
     /// The request to the origin carries exactly the reference's headers under every name.
     #[test]

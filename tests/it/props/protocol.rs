@@ -107,7 +107,7 @@ fn frame_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(crate::props::config(3000))]
+    #![proptest_config(crate::props::runner(3000))]
 
     /// Any bytes: no panic; the outcome is the reference's, and a read consumes the length
     /// prefix and its body, never a byte of what follows.

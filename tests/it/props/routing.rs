@@ -219,7 +219,7 @@ fn request_path() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(crate::props::config(2000))]
+    #![proptest_config(crate::props::runner(2000))]
 
     /// Every generated catalog compiles, and every lookup agrees with the reference.
     #[test]
