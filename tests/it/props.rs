@@ -5,6 +5,7 @@
 //! Failure persistence is off (see [`runner`]): a shrunk failing case is kept as a named
 //! regular test beside the property instead of an opaque seed file.
 
+mod admin;
 mod allow;
 mod config;
 mod headers;
