@@ -76,6 +76,19 @@ fn diff(a: &Value, b: &Value) -> Value {
     Value::Object(patch)
 }
 
+/// `cases` per property, or `PROPTEST_CASES` when set; no regression files (a failing case
+/// becomes a named regular test instead).
+fn runner(cases: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(cases);
+    ProptestConfig {
+        failure_persistence: None,
+        ..ProptestConfig::with_cases(cases)
+    }
+}
+
 fn merged(target: &Value, patch: &Value) -> Value {
     let mut out = target.clone();
     merge(&mut out, patch);
@@ -83,7 +96,7 @@ fn merged(target: &Value, patch: &Value) -> Value {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(3000) })]
+    #![proptest_config(runner(3000))]
 
     /// `merge` does what the RFC's definition does, for any target and patch.
     #[test]
