@@ -218,8 +218,87 @@ fn request_path() -> impl Strategy<Value = String> {
     prop_oneof![8 => built, 1 => "[a-zA-Z/?.]{0,10}", 1 => any::<String>()]
 }
 
+/// A configured host by the documented rule: no port, one trailing dot dropped, an optional
+/// leading `*.` label, then at most 253 bytes of 1–63 byte labels of letters, digits and `-`;
+/// stored in lowercase.
+fn reference_config_host(raw: &str) -> Option<String> {
+    if raw.contains(':') {
+        return None;
+    }
+    let trimmed = raw.strip_suffix('.').unwrap_or(raw);
+    let rest = trimmed.strip_prefix("*.").unwrap_or(trimmed);
+    let ok = !raw.is_empty()
+        && trimmed.len() <= 253
+        && rest.split('.').all(|l| {
+            (1..=63).contains(&l.len()) && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        });
+    ok.then(|| trimmed.to_ascii_lowercase())
+}
+
+/// A configured path prefix: starts with `/`, ASCII without `?`, `#`, whitespace or
+/// controls; trailing slashes dropped (`/` alone stays).
+fn reference_prefix(raw: &str) -> Option<String> {
+    let ok = raw.starts_with('/')
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'?' && b != b'#');
+    let trimmed = raw.trim_end_matches('/');
+    ok.then(|| {
+        if trimmed.is_empty() {
+            "/".to_string()
+        } else {
+            trimmed.to_string()
+        }
+    })
+}
+
+fn host_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "(\\*\\.)?[a-zA-Z0-9_-]{0,5}(\\.[a-zA-Z0-9*_-]{0,5}){0,3}\\.?",
+        1 => "[a-zA-Z0-9*.: _\\[\\]-]{0,12}",
+        1 => (1usize..5, 60usize..66).prop_map(|(n, len)| vec!["a".repeat(len); n].join(".")),
+        1 => any::<String>(),
+    ]
+}
+
+fn prefix_text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "/[a-zA-Z0-9/._~%-]{0,10}",
+        1 => "[ -~]{0,10}",
+        1 => any::<String>(),
+    ]
+}
+
 proptest! {
     #![proptest_config(crate::props::runner(2000))]
+
+    /// Any host and path prefix text: compiling never panics, and a field is accepted (and
+    /// stored in the form the rules give) exactly when the documented rule accepts it; a
+    /// refused field is reported at its own path.
+    #[test]
+    fn configured_hosts_and_prefixes_follow_the_rules(host in host_text(), prefix in prefix_text()) {
+        let app = AppSpec {
+            path_prefix: Some(prefix.clone()),
+            ..AppSpec::new("app0", &host, "http://10.0.0.1:8080", &["g"])
+        };
+        let mut cat = catalog(&[]);
+        cat.apps.push(app);
+        let (want_host, want_prefix) = (reference_config_host(&host), reference_prefix(&prefix));
+        match RoutingTable::compile(&cat, 1) {
+            Ok(table) => {
+                let route = table.apps().next().ok_or_else(|| TestCaseError::fail("no route"))?;
+                prop_assert_eq!(Some(route.host.clone()), want_host);
+                prop_assert_eq!(route.path_prefix.clone(), want_prefix);
+            }
+            Err(errors) => {
+                let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
+                let mut want = Vec::new();
+                if want_host.is_none() { want.push("apps[0].host"); }
+                if want_prefix.is_none() { want.push("apps[0].path_prefix"); }
+                prop_assert_eq!(paths, want, "{:?}", errors);
+            }
+        }
+    }
 
     /// Every generated catalog compiles, and every lookup agrees with the reference.
     #[test]
