@@ -1,11 +1,13 @@
 //! The JSON merge patch (RFC 7386) the admin API applies to `PATCH` bodies, against a
 //! reference written from the RFC's own definition, and by the round trip every merge patch
-//! must allow: the patch from `a` to `b` turns `a` into `b`.
+//! must allow: the patch from `a` to `b` turns `a` into `b`. Also the request's small
+//! parsers: `%XX` decoding of path segments and queries, and `If-Match` versions.
 
 use proptest::prelude::*;
 use serde_json::{Map, Value};
 
 use super::super::apps::merge;
+use super::super::request::{parse_if_match, percent_decode};
 
 /// Small keys so that targets and patches share keys often.
 fn key() -> impl Strategy<Value = String> {
@@ -117,4 +119,74 @@ proptest! {
         let patch = diff(&a, &b);
         prop_assert_eq!(merged(&a, &patch), b);
     }
+
+    /// Percent-encoding any text and decoding it gives the text back.
+    #[test]
+    fn percent_decoding_inverts_encoding(text in any::<String>(), upper in any::<bool>()) {
+        let encoded: String = text
+            .bytes()
+            .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else if upper { format!("%{b:02X}") } else { format!("%{b:02x}") })
+            .collect();
+        prop_assert_eq!(percent_decode(&encoded), Some(text));
+    }
+
+    /// Any text decodes as the strict reference does: `%` and exactly two hex digits, the
+    /// result UTF-8, or nothing.
+    #[test]
+    fn percent_decoding_matches_the_reference(text in prop_oneof!["[a-f0-9%+ -]{0,8}", any::<String>()]) {
+        prop_assert_eq!(percent_decode(&text), reference_decode(&text));
+    }
+
+    /// `If-Match`: `*`, or a version as digits, optionally quoted, optionally weak.
+    #[test]
+    fn if_match_matches_the_reference(raw in prop_oneof!["(W/)?\"?[0-9+ -]{0,4}\"?", "[ *W/\"0-9a-z+-]{0,6}", any::<String>()]) {
+        let got = parse_if_match(&raw).ok();
+        prop_assert_eq!(got, reference_if_match(&raw), "{:?}", raw);
+    }
+}
+
+fn reference_decode(text: &str) -> Option<String> {
+    let mut out = Vec::new();
+    let mut rest = text.as_bytes();
+    while let Some((&b, tail)) = rest.split_first() {
+        if b == b'%' {
+            let [h, l, tail @ ..] = tail else { return None };
+            let hex = |c: u8| char::from(c).to_digit(16);
+            out.push(u8::try_from(hex(*h)? * 16 + hex(*l)?).ok()?);
+            rest = tail;
+        } else {
+            out.push(b);
+            rest = tail;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn reference_if_match(raw: &str) -> Option<Option<u64>> {
+    let v = raw.trim();
+    if v == "*" {
+        return Some(None);
+    }
+    let v = v.strip_prefix("W/").unwrap_or(v);
+    let v = match v.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) => inner,
+        None => v,
+    };
+    let digits = !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit());
+    digits.then(|| v.parse().ok().map(Some)).flatten()
+}
+
+/// Found by `percent_decoding_matches_the_reference`: `u8::from_str_radix` takes a sign, so
+/// `%+1` decoded to byte 1 instead of being refused.
+#[test]
+fn a_sign_is_not_a_hex_digit() {
+    assert_eq!(percent_decode("%+1"), None);
+    assert_eq!(percent_decode("a%+fb"), None);
+}
+
+/// Found by `if_match_matches_the_reference`: `"+12"` was taken as version 12.
+#[test]
+fn a_signed_version_is_not_a_version() {
+    assert!(parse_if_match("\"+12\"").is_err());
+    assert!(parse_if_match("+3").is_err());
 }
