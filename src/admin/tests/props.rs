@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::super::apps::merge;
 use super::super::request::{parse_if_match, percent_decode};
+use super::super::routes::{find, Found, ROUTES};
 
 /// Small keys so that targets and patches share keys often.
 fn key() -> impl Strategy<Value = String> {
@@ -142,6 +143,41 @@ proptest! {
     fn if_match_matches_the_reference(raw in prop_oneof!["(W/)?\"?[0-9+ -]{0,4}\"?", "[ *W/\"0-9a-z+-]{0,6}", any::<String>()]) {
         let got = parse_if_match(&raw).ok();
         prop_assert_eq!(got, reference_if_match(&raw), "{:?}", raw);
+    }
+
+    /// Every route's pattern with its `{…}` segments filled by any percent-encoded text is
+    /// found as that route with those values; any method and path is looked up without panic.
+    #[test]
+    fn route_patterns_find_their_route(
+        at in any::<prop::sample::Index>(),
+        values in prop::collection::vec("[^/]{1,8}", 3),
+        method in "[A-Z]{0,7}",
+        path in prop_oneof!["/api/v1/[a-z{}%/-]{0,20}", any::<String>()],
+    ) {
+        let _ = find(&method, &path);
+        let route = &ROUTES[at.index(ROUTES.len())];
+        let mut given = values.iter();
+        let mut want = Vec::new();
+        let concrete: Vec<String> = route
+            .path
+            .split('/')
+            .map(|seg| {
+                if !(seg.starts_with('{') && seg.ends_with('}')) {
+                    return seg.to_string();
+                }
+                let v = given.next().cloned().unwrap_or_else(|| "x".into());
+                want.push(v.clone());
+                v.bytes().map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") }).collect()
+            })
+            .collect();
+        let concrete = concrete.join("/");
+        match find(route.method, &concrete) {
+            Found::Route(r, params) => {
+                prop_assert_eq!((r.method, r.path), (route.method, route.path), "{}", concrete);
+                prop_assert_eq!(params, want);
+            }
+            _ => prop_assert!(false, "{} {} not found", route.method, concrete),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
+use switchyard::config::connector::ConnectorConfig;
 use switchyard::config::gateway::{ConfigError, GatewayConfig};
 use switchyard::routing::RoutingTable;
 
@@ -261,21 +262,27 @@ fn paths(errors: &[String]) -> BTreeSet<String> {
         .collect()
 }
 
-/// A valid file's text with a few characters overwritten, inserted or cut.
+/// The shipped example files, as seeds for mutation.
+const GATEWAY_EXAMPLE: &str = include_str!("../../../conf/gateway.toml");
+const CONNECTOR_EXAMPLE: &str = include_str!("../../../conf/connector.toml");
+
+/// A valid file's text (generated, or a shipped example) with a few characters overwritten,
+/// inserted or cut.
 fn mutated_text() -> impl Strategy<Value = String> {
+    let seed = prop_oneof![
+        3 => valid_model().prop_map(|m| m.render()),
+        1 => Just(GATEWAY_EXAMPLE.to_string()),
+        1 => Just(CONNECTOR_EXAMPLE.to_string()),
+    ];
+    const MARKS: [char; 14] = [
+        '"', '[', ']', '=', '\n', '0', 'a', '.', '#', '\\', 'é', ':', '/', '*',
+    ];
     (
-        valid_model(),
-        prop::collection::vec(
-            (
-                any::<Index>(),
-                select(&['"', '[', ']', '=', '\n', '0', 'a', '.', '#', '\\', 'é'][..]),
-                0u8..3,
-            ),
-            1..5,
-        ),
+        seed,
+        prop::collection::vec((any::<Index>(), select(&MARKS[..]), 0u8..3), 1..5),
     )
-        .prop_map(|(m, edits)| {
-            let mut chars: Vec<char> = m.render().chars().collect();
+        .prop_map(|(text, edits)| {
+            let mut chars: Vec<char> = text.chars().collect();
             for (at, c, op) in edits {
                 let i = at.index(chars.len().max(1)).min(chars.len());
                 match op {
@@ -334,9 +341,20 @@ proptest! {
         prop_assert!(matches!(&got, Err(e) if e.len() == 1 && e[0].starts_with("parse: ") && e[0].contains(key)), "{:?}", got);
     }
 
-    /// Any text, and valid text with a few characters changed: no panic in either stage.
+    /// Any text, and valid text with a few characters changed: no panic in either stage of
+    /// the gateway's file, nor in the connector's file with its allow-list.
     #[test]
     fn any_text_never_panics(text in prop_oneof![any::<String>(), mutated_text()]) {
         let _ = stage(&text);
+        let _ = ConnectorConfig::from_toml(&text, "props.toml");
     }
+}
+
+/// The shipped examples are accepted as they are (they seed the mutations above).
+#[test]
+fn the_examples_are_accepted() {
+    let gateway = GatewayConfig::from_toml(GATEWAY_EXAMPLE, "gateway.toml", PathBuf::from("."));
+    assert!(gateway.is_ok(), "{gateway:?}");
+    let connector = ConnectorConfig::from_toml(CONNECTOR_EXAMPLE, "connector.toml");
+    assert!(connector.is_ok(), "{connector:?}");
 }
