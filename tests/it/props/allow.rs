@@ -7,7 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use proptest::prelude::*;
 use proptest::sample::select;
-use switchyard::connector::allow::{AllowList, Decision};
+use switchyard::net::allow::{AllowList, Decision};
 
 const LABELS: &[&str] = &["a", "corp", "wiki", "x-1", "internal"];
 

@@ -1,20 +1,26 @@
-//! The gateway's TOML file through today's staging (`GatewayConfig::from_toml`, then
-//! `RoutingTable::compile` of its catalog): any or mutated text never panics, a generated
-//! valid file is accepted as written, and each injected error class is reported with its
-//! path, every one of them, and nothing else.
+//! The gateway's TOML file through staging (`GatewayConfig::from_toml`, `stage()` with real
+//! certificates, then `RoutingTable::compile` of the staged catalog): any or mutated text
+//! never panics, a generated valid file is accepted as written, and each injected error
+//! class is reported with its path, every one of them, and nothing else. The fast
+//! properties skip the certificate loading (`stage` below), which reads files per case.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
+use proptest::test_runner::{TestCaseError, TestRunner};
 use switchyard::config::connector::ConnectorConfig;
 use switchyard::config::gateway::{ConfigError, GatewayConfig};
 use switchyard::routing::RoutingTable;
 
+use crate::support::world::Pki;
+use crate::support::TempDir;
+
 const SECRET_HASH: &str = "sha256:2bb80d537b1da3e38bd30361aa855686bde0eacd7162fef6a25fe97bf527a25b";
 
-/// Runs the file through both stages; `Ok` holds the number of compiled apps.
+/// Parse, check and compile, without loading certificates; `Ok` holds the number of
+/// compiled apps.
 fn stage(text: &str) -> Result<usize, Vec<String>> {
     let cfg =
         GatewayConfig::from_toml(text, "props.toml", PathBuf::from(".")).map_err(|e| match e {
@@ -24,6 +30,37 @@ fn stage(text: &str) -> Result<usize, Vec<String>> {
     RoutingTable::compile(&cfg.catalog(), 1)
         .map(|t| t.app_count())
         .map_err(|errors| errors.into_iter().map(|e| e.to_string()).collect())
+}
+
+/// The whole start-up pipeline: parse and check, `stage()` (certificates loaded from
+/// `pki`), then compile the staged catalog; `Ok` holds the number of compiled apps.
+fn stage_fully(text: &str, pki: &Pki) -> Result<usize, Vec<String>> {
+    let text = text
+        .replace("edge.crt", &pki.edge.cert.display().to_string())
+        .replace("edge.key", &pki.edge.key.display().to_string());
+    let cfg =
+        GatewayConfig::from_toml(&text, "props.toml", PathBuf::from(".")).map_err(|e| match e {
+            ConfigError::Invalid { errors, .. } => errors,
+            other => vec![format!("parse: {other}")],
+        })?;
+    let config = cfg.stage()?;
+    RoutingTable::compile(&config.catalog, 1)
+        .map(|t| t.app_count())
+        .map_err(|errors| errors.into_iter().map(|e| e.to_string()).collect())
+}
+
+/// Runs `check` over `strategy` with real certificate files, removed afterwards.
+fn with_certs<S: Strategy>(
+    cases: u32,
+    strategy: S,
+    check: impl Fn(S::Value, &Pki) -> Result<(), TestCaseError>,
+) {
+    let dir = TempDir::new("props-config");
+    let pki = Pki::new(dir.path());
+    let mut runner = TestRunner::new(crate::props::runner(cases));
+    if let Err(e) = runner.run(&strategy, |v| check(v, &pki)) {
+        panic!("{e}");
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -298,21 +335,6 @@ fn mutated_text() -> impl Strategy<Value = String> {
 proptest! {
     #![proptest_config(crate::props::runner(2000))]
 
-    /// A generated valid file is accepted, with every app compiled.
-    #[test]
-    fn a_valid_file_is_accepted(m in valid_model()) {
-        prop_assert_eq!(stage(&m.render()), Ok(m.apps.len()), "{}", m.render());
-    }
-
-    /// File-stage errors: every injected one is reported with its path, and nothing else.
-    #[test]
-    fn every_file_error_is_reported_with_its_path(m in valid_model(), errs in prop::collection::vec(file_error(), 1..4)) {
-        let mut m = m;
-        let want: BTreeSet<String> = errs.iter().map(|&e| inject_file(&mut m, e)).collect();
-        let got = stage(&m.render()).err().unwrap_or_default();
-        prop_assert_eq!(paths(&got), want, "{:?}", got);
-    }
-
     /// Catalog-stage errors: the same, with indexed paths.
     #[test]
     fn every_catalog_error_is_reported_with_its_path(m in valid_model(), errs in prop::collection::vec(catalog_error(), 1..4)) {
@@ -357,4 +379,32 @@ fn the_examples_are_accepted() {
     assert!(gateway.is_ok(), "{gateway:?}");
     let connector = ConnectorConfig::from_toml(CONNECTOR_EXAMPLE, "connector.toml");
     assert!(connector.is_ok(), "{connector:?}");
+}
+
+/// A generated valid file goes through the whole pipeline, `stage()` with real
+/// certificates included, with every app compiled.
+#[test]
+fn a_valid_file_is_staged() {
+    with_certs(1000, valid_model(), |m, pki| {
+        prop_assert_eq!(
+            stage_fully(&m.render(), pki),
+            Ok(m.apps.len()),
+            "{}",
+            m.render()
+        );
+        Ok(())
+    });
+}
+
+/// File-level errors through `stage()`: every injected one is reported with its path, and
+/// nothing else.
+#[test]
+fn every_file_error_is_reported_with_its_path() {
+    let strategy = (valid_model(), prop::collection::vec(file_error(), 1..4));
+    with_certs(1000, strategy, |(mut m, errs), pki| {
+        let want: BTreeSet<String> = errs.iter().map(|&e| inject_file(&mut m, e)).collect();
+        let got = stage_fully(&m.render(), pki).err().unwrap_or_default();
+        prop_assert_eq!(paths(&got), want, "{:?}", got);
+        Ok(())
+    });
 }
