@@ -102,12 +102,18 @@ pub fn parse_if_match(raw: &str) -> Result<Option<u64>, ApiError> {
         .strip_prefix('"')
         .and_then(|v| v.strip_suffix('"'))
         .unwrap_or(v);
-    v.parse::<u64>().map(Some).map_err(|_| {
-        ApiError::invalid(
-            "If-Match",
-            format!("{raw:?} is not a catalog version (expected an ETag such as \"12\")"),
-        )
-    })
+    // Digits only: `u64::from_str` would also take a sign, and `"+12"` is not ETag `"12"`.
+    let digits = v.bytes().all(|b| b.is_ascii_digit());
+    v.parse::<u64>()
+        .ok()
+        .filter(|_| digits)
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::invalid(
+                "If-Match",
+                format!("{raw:?} is not a catalog version (expected an ETag such as \"12\")"),
+            )
+        })
 }
 
 /// Decodes `%XX` escapes (and `+` is left alone: this is a path or an RFC 3986 query).
@@ -121,6 +127,10 @@ pub fn percent_decode(s: &str) -> Option<String> {
     while i < bytes.len() {
         if bytes[i] == b'%' {
             let hex = bytes.get(i + 1..i + 3)?;
+            // Two hex digits: `from_str_radix` alone would also take a sign (`%+1`).
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
             let hex = std::str::from_utf8(hex).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;

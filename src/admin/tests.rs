@@ -1,5 +1,7 @@
 //! The OpenAPI document against the route table, both ways, and its structure.
 
+mod props;
+
 use std::collections::BTreeSet;
 
 use serde_json::Value;

@@ -164,15 +164,15 @@ pub fn upstream_request(
         }
         headers.append(name.clone(), value.clone());
     }
-    // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC needs it.
+    // `TE: trailers` is the one TE value HTTP/2 allows, and gRPC needs it. Several TE lines
+    // are one list (RFC 9110 §5.3), so every line is searched.
     if req
         .headers
-        .get(header::TE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
-        })
+        .get_all(header::TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
     {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
@@ -221,8 +221,10 @@ pub fn upstream_request(
 
 /// What the connector said instead of an origin response, if anything.
 pub fn connector_error<T>(resp: &Response<T>) -> Option<ForwardError> {
-    let code = resp.headers().get(protocol::ERROR_HEADER)?.to_str().ok()?;
-    Some(match code {
+    let code = resp.headers().get(protocol::ERROR_HEADER)?;
+    // The header marks a connector-made answer whatever its value: a code that is not text
+    // is an unknown code, never an origin response to pass on.
+    Some(match code.to_str().unwrap_or("") {
         protocol::error_code::NOT_ALLOWED => ForwardError::NotAllowed,
         protocol::error_code::ORIGIN_TLS => ForwardError::OriginTls,
         protocol::error_code::ORIGIN_UNREACHABLE => ForwardError::OriginUnreachable,

@@ -18,6 +18,7 @@ mod headers;
 mod metrics;
 mod origin_tls;
 mod process;
+mod props;
 mod protocols;
 mod quickstart;
 mod reload;
