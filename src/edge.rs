@@ -3,6 +3,7 @@
 
 pub mod affinity;
 pub mod chunks;
+pub mod early;
 pub mod forward;
 pub mod framing;
 pub mod headers;

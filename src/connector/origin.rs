@@ -34,9 +34,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
-use tokio::net::TcpStream;
 use tower_service::Service;
 
+use self::early::EarlyAnswerIo;
 use super::body::TunnelBody;
 use crate::net::allow::{AllowList, Decision};
 use crate::tunnel::protocol::error_code;
@@ -173,7 +173,7 @@ struct AllowConnector {
 }
 
 impl Service<Uri> for AllowConnector {
-    type Response = TokioIo<TcpStream>;
+    type Response = TokioIo<EarlyAnswerIo>;
     type Error = BoxError;
     type Future = BoxFuture<Result<Self::Response, BoxError>>;
 
@@ -194,7 +194,8 @@ impl Service<Uri> for AllowConnector {
         http.set_keepalive(Some(Duration::from_secs(60)));
         Box::pin(async move {
             std::future::poll_fn(|cx| http.poll_ready(cx)).await?;
-            Ok(http.call(dst).await?)
+            let tcp = http.call(dst).await?.into_inner();
+            Ok(TokioIo::new(EarlyAnswerIo::new(tcp)))
         })
     }
 }
@@ -352,6 +353,8 @@ fn chain(err: &(dyn StdError + 'static)) -> String {
     }
     text
 }
+
+mod early;
 
 #[cfg(test)]
 mod tests;

@@ -272,9 +272,12 @@ impl Exchange<'_> {
                     upload.reset();
                     return Err(AttemptError::Fatal(ForwardError::Timeout));
                 }
-                r = upload.step(session), if !upload.done => {
-                    r.map_err(AttemptError::Fatal)?;
-                }
+                r = upload.step(session), if !upload.done => match r {
+                    // The connector stopped taking the body (the origin answered early, or
+                    // failed): its answer, or the stream's error, comes through `response`.
+                    Err(ForwardError::Tunnel(_)) | Ok(()) => {}
+                    Err(e) => return Err(AttemptError::Fatal(e)),
+                },
             }
         };
 
@@ -300,6 +303,8 @@ impl Exchange<'_> {
             .map_err(AttemptError::Fatal);
         }
 
+        // The origin answered before the whole body arrived.
+        let rest = (!session.is_body_done()).then(|| crate::edge::early::prepare(session));
         let is_h1 = !session.is_http2();
         let is_head = session.req_header().method == Method::HEAD;
         let mut header =
@@ -367,6 +372,9 @@ impl Exchange<'_> {
             .write_response_body(Bytes::new(), true)
             .await
             .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
+        if rest == Some(crate::edge::early::Rest::Close) {
+            crate::edge::early::linger(session).await;
+        }
         Ok(())
     }
 }

@@ -8,6 +8,7 @@ mod balance;
 mod conf;
 mod connector;
 mod ctl;
+mod early;
 mod enroll;
 mod errors;
 mod failover;

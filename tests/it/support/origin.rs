@@ -2,11 +2,14 @@
 //!
 //! Routes: `/headers` (request as JSON), `/echo` (streams the body back), `/bytes/N` (N bytes,
 //! streamed), `/sleep/MS`, `/redirect` (Location on its own Host), `/status/N`, `/ws`
-//! (WebSocket echo); anything else answers its name.
+//! (WebSocket echo), `/early/N` (status N at once, body unread), `/early/N/BYTES` (status N
+//! after reading BYTES of the body), `/count` (reads the whole body, answers its length and
+//! records in [`BodyStats`] whether it was complete or aborted); anything else answers its
+//! name.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +28,7 @@ pub struct Origin {
     pub addr: SocketAddr,
     pub requests: Arc<AtomicUsize>,
     pub connections: Arc<AtomicUsize>,
+    pub bodies: Arc<BodyStats>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -37,6 +41,26 @@ impl Origin {
     }
     pub fn connections(&self) -> usize {
         self.connections.load(Ordering::SeqCst)
+    }
+}
+
+/// What `/count` saw of request bodies.
+#[derive(Default)]
+pub struct BodyStats {
+    /// Bodies read to their end.
+    pub complete: AtomicUsize,
+    /// Bodies that failed before their end (the client, or the proxy, gave up).
+    pub aborted: AtomicUsize,
+    /// Bytes of the last complete body.
+    pub last_len: AtomicU64,
+}
+
+impl BodyStats {
+    pub fn complete(&self) -> usize {
+        self.complete.load(Ordering::SeqCst)
+    }
+    pub fn aborted(&self) -> usize {
+        self.aborted.load(Ordering::SeqCst)
     }
 }
 
@@ -62,10 +86,51 @@ fn reply(status: u16, body: Body) -> Response<Body> {
     r
 }
 
-async fn handle(name: Arc<str>, req: Request<Incoming>, count: Arc<AtomicUsize>) -> Response<Body> {
+/// Answers `/early/...` and `/count`, the routes about request bodies.
+async fn body_routes(path: &str, req: Request<Incoming>, stats: &BodyStats) -> Response<Body> {
+    if path == "/count" {
+        let mut body = req.into_body();
+        let mut n = 0u64;
+        loop {
+            match body.frame().await {
+                Some(Ok(f)) => n += f.data_ref().map_or(0, |d| d.len() as u64),
+                Some(Err(_)) => {
+                    stats.aborted.fetch_add(1, Ordering::SeqCst);
+                    return reply(400, full("aborted"));
+                }
+                None => break,
+            }
+        }
+        stats.last_len.store(n, Ordering::SeqCst);
+        stats.complete.fetch_add(1, Ordering::SeqCst);
+        return reply(200, full(n.to_string()));
+    }
+    let mut parts = path.trim_start_matches("/early/").split('/');
+    let status: u16 = parts.next().and_then(|s| s.parse().ok()).unwrap_or(413);
+    let want: usize = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let mut body = req.into_body();
+    let mut read = 0;
+    while read < want {
+        match body.frame().await {
+            Some(Ok(f)) => read += f.data_ref().map_or(0, |d| d.len()),
+            _ => break,
+        }
+    }
+    // Answered with the rest of the body unread (hyper then drains or closes).
+    reply(status, full(format!("early {status}")))
+}
+
+async fn handle(
+    name: Arc<str>,
+    req: Request<Incoming>,
+    count: Arc<AtomicUsize>,
+    stats: Arc<BodyStats>,
+) -> Response<Body> {
     count.fetch_add(1, Ordering::SeqCst);
     let path = req.uri().path().to_string();
-    let mut resp = if path == "/headers" {
+    let mut resp = if path == "/count" || path.starts_with("/early/") {
+        body_routes(&path, req, &stats).await
+    } else if path == "/headers" {
         let headers: serde_json::Map<String, serde_json::Value> = req
             .headers()
             .iter()
@@ -188,13 +253,13 @@ pub async fn spawn_tls(name: &str, ca: &switchyard::tls::gen::Ca) -> Origin {
     spawn_with(name, Some(acceptor)).await
 }
 
-async fn serve<S>(io: S, name: Arc<str>, count: Arc<AtomicUsize>)
+async fn serve<S>(io: S, name: Arc<str>, count: Arc<AtomicUsize>, stats: Arc<BodyStats>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let svc = hyper::service::service_fn(move |req| {
-        let (name, count) = (name.clone(), count.clone());
-        async move { Ok::<_, Infallible>(handle(name, req, count).await) }
+        let (name, count, stats) = (name.clone(), count.clone(), stats.clone());
+        async move { Ok::<_, Infallible>(handle(name, req, count, stats).await) }
     });
     let _ = hyper::server::conn::http1::Builder::new()
         .serve_connection(TokioIo::new(io), svc)
@@ -207,8 +272,9 @@ async fn spawn_with(name: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Origi
     let addr = listener.local_addr().expect("addr");
     let requests = Arc::new(AtomicUsize::new(0));
     let connections = Arc::new(AtomicUsize::new(0));
+    let bodies = Arc::new(BodyStats::default());
     let name_arc: Arc<str> = Arc::from(name);
-    let (req_c, conn_c) = (requests.clone(), connections.clone());
+    let (req_c, conn_c, stats) = (requests.clone(), connections.clone(), bodies.clone());
     let task = tokio::spawn(async move {
         loop {
             let Ok((sock, _)) = listener.accept().await else {
@@ -216,12 +282,13 @@ async fn spawn_with(name: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Origi
             };
             conn_c.fetch_add(1, Ordering::SeqCst);
             let (name, count, tls) = (name_arc.clone(), req_c.clone(), tls.clone());
+            let stats = stats.clone();
             tokio::spawn(async move {
                 match tls {
-                    None => serve(sock, name, count).await,
+                    None => serve(sock, name, count, stats).await,
                     Some(acceptor) => {
                         if let Ok(stream) = acceptor.accept(sock).await {
-                            serve(stream, name, count).await;
+                            serve(stream, name, count, stats).await;
                         }
                     }
                 }
@@ -233,6 +300,7 @@ async fn spawn_with(name: &str, tls: Option<tokio_rustls::TlsAcceptor>) -> Origi
         addr,
         requests,
         connections,
+        bodies,
         task,
     }
 }
