@@ -1,5 +1,7 @@
-//! Tunnels: the wire protocol, and the gateway side (acceptor, registry of live connectors).
+//! Tunnels: the wire protocol and stream format shared by both ends, and the gateway side
+//! (acceptor, registry of live connectors).
 
 pub mod acceptor;
 pub mod protocol;
 pub mod registry;
+pub mod wire;

@@ -39,7 +39,7 @@ use tower_service::Service;
 use self::early::EarlyAnswerIo;
 use super::body::TunnelBody;
 use crate::net::allow::{AllowList, Decision};
-use crate::tunnel::protocol::error_code;
+use crate::tunnel::wire::WireError;
 
 type PooledClient = Client<HttpsConnector<AllowConnector>, TunnelBody>;
 
@@ -67,14 +67,19 @@ pub enum OriginError {
 }
 
 impl OriginError {
+    /// The `switchyard-error` this error is sent as.
+    pub fn wire(&self) -> WireError {
+        match self {
+            OriginError::NotAllowed => WireError::NotAllowed,
+            OriginError::Unreachable(_) => WireError::OriginUnreachable,
+            OriginError::Tls(_) => WireError::OriginTls,
+            OriginError::Broken(_) => WireError::OriginError,
+        }
+    }
+
     /// The value of the `switchyard-error` header for this error.
     pub fn code(&self) -> &'static str {
-        match self {
-            OriginError::NotAllowed => error_code::NOT_ALLOWED,
-            OriginError::Unreachable(_) => error_code::ORIGIN_UNREACHABLE,
-            OriginError::Tls(_) => error_code::ORIGIN_TLS,
-            OriginError::Broken(_) => error_code::ORIGIN_ERROR,
-        }
+        self.wire().code()
     }
 
     /// One line for the response body: what happened, without internals.

@@ -7,63 +7,32 @@ use std::task::Poll;
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
-use http::header::{HeaderName, HeaderValue, CONNECTION};
-use http::{HeaderMap, Response, StatusCode};
+use http::header::HeaderValue;
+use http::{Response, StatusCode};
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::tunnel::protocol::{ERROR_HEADER, UPGRADED_HEADER};
+use crate::tunnel::wire::{mark_upgraded, strip_hop_by_hop, WireError};
 
 /// Largest read from an upgraded origin connection before it is sent on.
 const PIPE_CHUNK: usize = 16 * 1024;
-
-/// Fields that describe one hop, never forwarded (h2 also refuses connection-specific ones).
-const HOP_BY_HOP: [&str; 7] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "transfer-encoding",
-    "upgrade",
-    "te",
-    "trailer",
-];
-
-/// Removes hop-by-hop fields, including every field named in `Connection`.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-}
 
 /// Answers the stream with a connector-made error: `status`, the `switchyard-error` code and
 /// one line of text.
 pub fn send_error(
     mut respond: SendResponse<Bytes>,
     status: StatusCode,
-    code: &'static str,
+    error: WireError,
     text: &str,
 ) {
     let body = Bytes::from(format!("{text}\n"));
     let mut head = Response::new(());
     *head.status_mut() = status;
     let headers = head.headers_mut();
-    headers.insert(
-        HeaderName::from_static(ERROR_HEADER),
-        HeaderValue::from_static(code),
-    );
+    error.mark(headers);
     headers.insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
@@ -181,21 +150,17 @@ pub async fn pipe_upgraded(
         Ok(upgraded) => upgraded,
         Err(e) => {
             tracing::warn!(error = %e, "origin upgrade failed");
-            let code = crate::tunnel::protocol::error_code::ORIGIN_ERROR;
             return send_error(
                 respond,
                 StatusCode::BAD_GATEWAY,
-                code,
+                WireError::OriginError,
                 "origin connection failed",
             );
         }
     };
     let mut head = Response::new(());
     *head.headers_mut() = headers;
-    head.headers_mut().insert(
-        HeaderName::from_static(UPGRADED_HEADER),
-        HeaderValue::from_static("101"),
-    );
+    mark_upgraded(head.headers_mut());
     let mut tx = match respond.send_response(head, false) {
         Ok(tx) => tx,
         Err(e) => return tracing::debug!(error = %e, "upgrade answer not sent"),

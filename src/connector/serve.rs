@@ -13,18 +13,18 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::server::{Connection, SendResponse};
 use h2::RecvStream;
-use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, HOST, UPGRADE};
+use http::header::{HeaderValue, CONNECTION, CONTENT_LENGTH, UPGRADE};
 use http::request::Parts;
-use http::uri::{Authority, Scheme};
-use http::{Method, Request, StatusCode, Uri, Version};
+use http::{Method, Request, StatusCode, Version};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::body::TunnelBody;
 use super::origin::Origins;
-use super::relay::{pipe_upgraded, send_error, send_response, strip_hop_by_hop};
-use crate::tunnel::protocol::{error_code, CONTROL_HEADER, HOST_HEADER, INSECURE_HEADER};
+use super::relay::{pipe_upgraded, send_error, send_response};
+use crate::tunnel::protocol::CONTROL_HEADER;
+use crate::tunnel::wire::{self, WireError};
 
 /// Per-stream receive window the connector grants the gateway.
 const STREAM_WINDOW: u32 = 1 << 20;
@@ -159,11 +159,10 @@ enum Control {
 fn answer_control(value: &HeaderValue, mut respond: SendResponse<Bytes>) -> Control {
     if !value.as_bytes().eq_ignore_ascii_case(RECONNECT.as_bytes()) {
         tracing::debug!(?value, "unknown control request from the gateway");
-        let code = error_code::BAD_REQUEST;
         send_error(
             respond,
             StatusCode::BAD_REQUEST,
-            code,
+            WireError::BadRequest,
             "unknown control request",
         );
         return Control::Unknown;
@@ -201,70 +200,34 @@ impl Drop for InFlight {
     }
 }
 
-/// Where the origin request goes, from the stream's `:scheme` and `:authority`.
-struct Target {
-    scheme: Scheme,
-    authority: Authority,
-    host: String,
-    port: u16,
-}
-
-impl Target {
-    fn of(uri: &Uri) -> Result<Target, &'static str> {
-        let scheme = match uri.scheme_str() {
-            Some("http") => Scheme::HTTP,
-            Some("https") => Scheme::HTTPS,
-            _ => return Err("scheme must be http or https"),
-        };
-        let authority = uri.authority().ok_or("missing :authority")?.clone();
-        let default_port = if scheme == Scheme::HTTPS { 443 } else { 80 };
-        let host = authority.host();
-        if host.is_empty() {
-            return Err("empty host");
-        }
-        Ok(Target {
-            host: host.to_owned(),
-            port: authority.port_u16().unwrap_or(default_port),
-            scheme,
-            authority,
-        })
-    }
-}
-
 async fn serve_stream(
     in_flight: InFlight,
     req: Request<RecvStream>,
     mut respond: SendResponse<Bytes>,
 ) {
     let fwd = &in_flight.0;
-    let (mut parts, recv) = req.into_parts();
-    let insecure = parts
-        .headers
-        .remove(INSECURE_HEADER)
-        .is_some_and(|v| v.as_bytes() == b"1");
-    let host_header = parts.headers.remove(HOST_HEADER);
-    let protocol = parts.extensions.remove::<h2::ext::Protocol>();
+    let (parts, recv) = req.into_parts();
     let OriginRequest {
         mut req,
         recv,
         host,
         port,
-    } = match origin_request(parts, recv, host_header, protocol.as_ref()) {
+        insecure,
+    } = match origin_request(parts, recv) {
         Ok(built) => built,
         Err(reason) => {
             tracing::debug!(reason, "bad request from the gateway");
-            let code = error_code::BAD_REQUEST;
             return send_error(
                 respond,
                 StatusCode::BAD_REQUEST,
-                code,
+                WireError::BadRequest,
                 "bad request to the connector",
             );
         }
     };
     if let Err(e) = fwd.origins.admit(&mut req).await {
         tracing::debug!(host, port, error = %e, "origin request refused");
-        return send_error(respond, StatusCode::BAD_GATEWAY, e.code(), e.public_text());
+        return send_error(respond, StatusCode::BAD_GATEWAY, e.wire(), e.public_text());
     }
     let sent = fwd.origins.send(req, insecure);
     let resp = tokio::select! {
@@ -276,7 +239,7 @@ async fn serve_stream(
     match (resp, recv) {
         (Err(e), _) => {
             tracing::warn!(host, port, error = %e, "origin request failed");
-            send_error(respond, StatusCode::BAD_GATEWAY, e.code(), e.public_text());
+            send_error(respond, StatusCode::BAD_GATEWAY, e.wire(), e.public_text());
         }
         (Ok(resp), Some(recv)) if resp.status() == StatusCode::SWITCHING_PROTOCOLS => {
             pipe_upgraded(respond, resp, recv).await;
@@ -293,45 +256,24 @@ struct OriginRequest {
     /// For logs (the request's URI may be pinned to an address later).
     host: String,
     port: u16,
+    /// Origin certificate verification is off for this request.
+    insecure: bool,
 }
 
-/// Builds the origin request from the gateway's stream. For an extended CONNECT the request
-/// becomes a `GET` with `Connection: Upgrade`, and the h2 stream is handed back to be piped
-/// after the origin switches protocols.
-fn origin_request(
-    parts: Parts,
-    recv: RecvStream,
-    host_header: Option<HeaderValue>,
-    protocol: Option<&h2::ext::Protocol>,
-) -> Result<OriginRequest, &'static str> {
-    let target = Target::of(&parts.uri)?;
-    let upgrade = match (&parts.method, protocol) {
-        (&Method::CONNECT, Some(protocol)) => {
-            Some(HeaderValue::from_str(protocol.as_str()).map_err(|_| "invalid :protocol")?)
-        }
-        (&Method::CONNECT, None) => return Err("plain CONNECT is not supported"),
-        _ => None,
-    };
-    let path = parts
-        .uri
-        .path_and_query()
-        .map_or("/", |pq| pq.as_str())
-        .to_owned();
-    let uri = Uri::builder()
-        .scheme(target.scheme)
-        .authority(target.authority.clone())
-        .path_and_query(path)
-        .build()
-        .map_err(|_| "invalid :path")?;
-    let mut headers = parts.headers;
-    strip_hop_by_hop(&mut headers);
-    let host = match host_header {
-        Some(host) => host,
-        None => {
-            HeaderValue::from_str(target.authority.as_str()).map_err(|_| "invalid :authority")?
-        }
-    };
-    headers.insert(HOST, host);
+/// Builds the origin request from the gateway's stream ([`wire::decode`]). For an extended
+/// CONNECT the request becomes a `GET` with `Connection: upgrade`, and the h2 stream is
+/// handed back to be piped after the origin switches protocols.
+fn origin_request(parts: Parts, recv: RecvStream) -> Result<OriginRequest, &'static str> {
+    let wire::Decoded {
+        method,
+        upgrade,
+        host,
+        port,
+        uri,
+        mut headers,
+        origin_insecure,
+        ..
+    } = wire::decode(parts)?;
     let content_length = headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
@@ -342,11 +284,7 @@ fn origin_request(
             headers.insert(UPGRADE, protocol);
             (Method::GET, TunnelBody::empty(), Some(recv))
         }
-        None => (
-            parts.method,
-            TunnelBody::from_stream(recv, content_length),
-            None,
-        ),
+        None => (method, TunnelBody::from_stream(recv, content_length), None),
     };
     let mut req = Request::new(body);
     *req.method_mut() = method;
@@ -356,8 +294,9 @@ fn origin_request(
     Ok(OriginRequest {
         req,
         recv,
-        host: target.host,
-        port: target.port,
+        host,
+        port,
+        insecure: origin_insecure,
     })
 }
 

@@ -23,6 +23,7 @@ use crate::gateway::state::GatewayState;
 use crate::metrics::AppMetrics;
 use crate::routing::Route;
 use crate::tunnel::registry::{InFlight, LiveConnector, LiveView};
+use crate::tunnel::wire::WireError;
 
 /// What the access log and metrics need to know about a served request.
 #[derive(Default)]
@@ -281,7 +282,7 @@ impl Exchange<'_> {
             }
         };
 
-        if let Some(err) = headers::connector_error(&resp) {
+        if let Some(err) = WireError::of(&resp).map(ForwardError::from) {
             upload.reset();
             return Err(match err {
                 // The origin never got the request: another connector may reach it.

@@ -7,30 +7,13 @@
 use std::net::IpAddr;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, Version};
+use http::{Request, Response, Version};
 use pingora::http::{RequestHeader, ResponseHeader};
 
 use crate::config::gateway::LimitsConfig;
 use crate::edge::rescue::ForwardError;
 use crate::routing::Route;
-use crate::tunnel::protocol;
-
-/// Headers that describe one connection and never cross a proxy (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-];
-
-fn is_control(name: &HeaderName) -> bool {
-    name.as_str().starts_with("switchyard-")
-}
+use crate::tunnel::wire;
 
 /// Applies the configured limits; runs before anything is routed or forwarded.
 pub fn check_limits(req: &RequestHeader, limits: &LimitsConfig) -> Result<(), ForwardError> {
@@ -106,16 +89,6 @@ pub fn upgrade_protocol(req: &RequestHeader) -> Option<&str> {
         .filter(|v| !v.is_empty())
 }
 
-fn connection_listed(headers: &HeaderMap) -> Vec<HeaderName> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
-        .collect()
-}
-
 /// Everything needed to build the request for the tunnel stream.
 pub struct Outbound<'a> {
     pub route: &'a Route,
@@ -125,7 +98,8 @@ pub struct Outbound<'a> {
     pub upgrade: Option<&'a str>,
 }
 
-/// Builds the request the connector will send to the origin.
+/// Builds the request the connector will send to the origin: the route decides path, Host
+/// and `X-Forwarded-*`; the tunnel's stream format is [`wire::encode`]'s.
 pub fn upstream_request(
     req: &RequestHeader,
     out: &Outbound<'_>,
@@ -133,33 +107,32 @@ pub fn upstream_request(
     let route = out.route;
     let path = req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let path = if path.starts_with('/') { path } else { "/" };
-    let uri = http::Uri::builder()
-        .scheme(route.internal.scheme.clone())
-        .authority(route.internal.authority.clone())
-        .path_and_query(route.map_path(path))
-        .build()
-        .map_err(|_| ForwardError::BadRequest("request target cannot be mapped"))?;
-
-    let mut builder = Request::builder().uri(uri).version(Version::HTTP_2);
-    builder = match out.upgrade {
-        Some(proto) => builder
-            .method(Method::CONNECT)
-            .extension(h2::ext::Protocol::from(proto)),
-        None => builder.method(req.method.clone()),
+    let host_for_origin = if route.preserve_host {
+        out.external_authority
+    } else {
+        route.internal.authority.as_str()
     };
-    let mut request = builder
-        .body(())
-        .map_err(|_| ForwardError::BadRequest("request cannot be forwarded"))?;
+    let head = wire::StreamHead {
+        method: &req.method,
+        upgrade: out.upgrade,
+        scheme: route.internal.scheme.clone(),
+        authority: route.internal.authority.clone(),
+        path: route.map_path(path),
+        host: HeaderValue::from_str(host_for_origin)
+            .map_err(|_| ForwardError::BadRequest("invalid Host header"))?,
+        origin_insecure: !route.origin_tls_verify,
+    };
+    wire::encode(head, forwarded_headers(req, out))
+        .map_err(|_| ForwardError::BadRequest("request target cannot be mapped"))
+}
 
-    let listed = connection_listed(&req.headers);
-    let headers = request.headers_mut();
-    headers.reserve(req.headers.len() + 4);
+/// The client's headers as the origin gets them: hop-by-hop, Host and control fields
+/// removed, `TE: trailers` kept, `X-Forwarded-*` added.
+fn forwarded_headers(req: &RequestHeader, out: &Outbound<'_>) -> HeaderMap {
+    let listed = wire::connection_listed(&req.headers);
+    let mut headers = HeaderMap::with_capacity(req.headers.len() + 4);
     for (name, value) in req.headers.iter() {
-        if HOP_BY_HOP.contains(&name.as_str())
-            || name == header::HOST
-            || is_control(name)
-            || listed.contains(name)
-        {
+        if wire::is_hop_by_hop(name, &listed) || name == header::HOST || wire::is_control(name) {
             continue;
         }
         headers.append(name.clone(), value.clone());
@@ -176,22 +149,6 @@ pub fn upstream_request(
     {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
-
-    let host_for_origin = if route.preserve_host {
-        out.external_authority
-    } else {
-        route.internal.authority.as_str()
-    };
-    let host_value = HeaderValue::from_str(host_for_origin)
-        .map_err(|_| ForwardError::BadRequest("invalid Host header"))?;
-    headers.insert(HeaderName::from_static(protocol::HOST_HEADER), host_value);
-    if !route.origin_tls_verify {
-        headers.insert(
-            HeaderName::from_static(protocol::INSECURE_HEADER),
-            HeaderValue::from_static("1"),
-        );
-    }
-
     if let Some(ip) = out.client_ip {
         let xff = HeaderName::from_static("x-forwarded-for");
         let prior: Vec<&str> = req
@@ -216,21 +173,7 @@ pub fn upstream_request(
     if let Ok(v) = HeaderValue::from_str(out.external_authority) {
         headers.insert(HeaderName::from_static("x-forwarded-host"), v);
     }
-    Ok(request)
-}
-
-/// What the connector said instead of an origin response, if anything.
-pub fn connector_error<T>(resp: &Response<T>) -> Option<ForwardError> {
-    let code = resp.headers().get(protocol::ERROR_HEADER)?;
-    // The header marks a connector-made answer whatever its value: a code that is not text
-    // is an unknown code, never an origin response to pass on.
-    Some(match code.to_str().unwrap_or("") {
-        protocol::error_code::NOT_ALLOWED => ForwardError::NotAllowed,
-        protocol::error_code::ORIGIN_TLS => ForwardError::OriginTls,
-        protocol::error_code::ORIGIN_UNREACHABLE => ForwardError::OriginUnreachable,
-        protocol::error_code::BAD_REQUEST => ForwardError::BadRequest("rejected by the connector"),
-        _ => ForwardError::OriginError,
-    })
+    headers
 }
 
 /// Builds the user's response header from the origin's.
@@ -244,9 +187,9 @@ pub fn downstream_response<T>(
     let status = status_override.unwrap_or(resp.status().as_u16());
     let mut out = ResponseHeader::build(status, Some(resp.headers().len() + 2))
         .map_err(|_| ForwardError::OriginError)?;
-    let listed = connection_listed(resp.headers());
+    let listed = wire::connection_listed(resp.headers());
     for (name, value) in resp.headers().iter() {
-        if HOP_BY_HOP.contains(&name.as_str()) || is_control(name) || listed.contains(name) {
+        if wire::is_hop_by_hop(name, &listed) || wire::is_control(name) {
             continue;
         }
         let value = if name == header::LOCATION || name == header::CONTENT_LOCATION {

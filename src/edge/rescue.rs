@@ -7,6 +7,8 @@ use bytes::Bytes;
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 
+use crate::tunnel::wire::WireError;
+
 /// Why a request could not be served normally.
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
@@ -124,6 +126,18 @@ pub fn client_error(e: &pingora::Error) -> ForwardError {
             ForwardError::BadRequest("malformed chunked request body")
         }
         _ => ForwardError::ClientGone,
+    }
+}
+
+impl From<WireError> for ForwardError {
+    fn from(e: WireError) -> ForwardError {
+        match e {
+            WireError::NotAllowed => ForwardError::NotAllowed,
+            WireError::OriginTls => ForwardError::OriginTls,
+            WireError::OriginUnreachable => ForwardError::OriginUnreachable,
+            WireError::BadRequest => ForwardError::BadRequest("rejected by the connector"),
+            WireError::OriginError => ForwardError::OriginError,
+        }
     }
 }
 

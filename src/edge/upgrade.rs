@@ -10,7 +10,7 @@ use crate::edge::forward::Served;
 use crate::edge::headers;
 use crate::edge::rescue::ForwardError;
 use crate::routing::Route;
-use crate::tunnel::protocol;
+use crate::tunnel::wire;
 
 /// Finishes an upgrade whose tunnel answer is `resp`.
 pub async fn relay(
@@ -21,8 +21,7 @@ pub async fn relay(
     external_authority: &str,
     served: &mut Served,
 ) -> Result<(), ForwardError> {
-    let switched = resp.status() == http::StatusCode::OK
-        && resp.headers().contains_key(protocol::UPGRADED_HEADER);
+    let switched = wire::is_upgraded(&resp);
     if !switched {
         // The origin refused the upgrade: relay its answer as an ordinary response.
         up.send_reset(h2::Reason::CANCEL);

@@ -14,6 +14,7 @@ use hyper::service::service_fn;
 use tokio::net::TcpListener;
 
 use super::*;
+use crate::tunnel::protocol::error_code;
 
 const LIMIT: Duration = Duration::from_secs(10);
 

@@ -18,7 +18,9 @@ use origin::{spawn_origin, spawn_tls_origin, SLOW_BODIES_DROPPED};
 use super::*;
 use crate::connector::allow::AllowList;
 use crate::connector::origin::Origins;
-use crate::tunnel::protocol::{CONTROL_HEADER, ERROR_HEADER, UPGRADED_HEADER};
+use crate::tunnel::protocol::{
+    error_code, CONTROL_HEADER, ERROR_HEADER, HOST_HEADER, INSECURE_HEADER, UPGRADED_HEADER,
+};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
