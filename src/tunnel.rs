@@ -4,4 +4,5 @@
 pub mod acceptor;
 pub mod protocol;
 pub mod registry;
+pub mod stream;
 pub mod wire;

@@ -1,9 +1,6 @@
 //! Relaying the origin's answer back over the gateway's h2 stream: headers without hop-by-hop
 //! fields, the body under h2 flow control, and upgraded connections piped both ways.
 
-use std::future::poll_fn;
-use std::task::Poll;
-
 use bytes::{Bytes, BytesMut};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
@@ -15,6 +12,7 @@ use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use crate::tunnel::stream::{BodyReceiver, BodySender, StreamGone};
 use crate::tunnel::wire::{mark_upgraded, strip_hop_by_hop, WireError};
 
 /// Largest read from an upgraded origin connection before it is sent on.
@@ -63,11 +61,12 @@ pub async fn send_response(mut respond: SendResponse<Bytes>, resp: Response<Inco
 
 /// Streams `body` to `tx` under flow control. Stops (dropping the origin response) as soon
 /// as the gateway resets the stream; an origin error mid-body resets the stream.
-async fn stream_body(mut body: Incoming, mut tx: SendStream<Bytes>) {
+async fn stream_body(mut body: Incoming, tx: SendStream<Bytes>) {
+    let mut tx = BodySender::new(tx);
     loop {
         let frame = tokio::select! {
             biased;
-            reason = poll_fn(|cx| tx.poll_reset(cx)) => {
+            reason = tx.reset_by_peer() => {
                 tracing::debug!(?reason, "gateway reset the stream; dropping the origin response");
                 return;
             }
@@ -75,7 +74,7 @@ async fn stream_body(mut body: Incoming, mut tx: SendStream<Bytes>) {
         };
         let frame = match frame {
             None => {
-                if let Err(e) = tx.send_data(Bytes::new(), true) {
+                if let Err(e) = tx.finish() {
                     tracing::debug!(error = %e, "end of stream not sent");
                 }
                 return;
@@ -83,19 +82,19 @@ async fn stream_body(mut body: Incoming, mut tx: SendStream<Bytes>) {
             Some(Ok(frame)) => frame,
             Some(Err(e)) => {
                 tracing::warn!(error = %e, "origin body failed mid-stream");
-                tx.send_reset(Reason::INTERNAL_ERROR);
+                tx.reset(Reason::INTERNAL_ERROR);
                 return;
             }
         };
         match frame.into_data() {
             Ok(data) => {
-                if send_data(&mut tx, data).await.is_err() {
+                if tx.send_all(data).await.is_err() {
                     return;
                 }
             }
             Err(frame) => {
                 if let Ok(trailers) = frame.into_trailers() {
-                    if let Err(e) = tx.send_trailers(trailers) {
+                    if let Err(e) = tx.finish_with_trailers(trailers) {
                         tracing::debug!(error = %e, "trailers not sent");
                     }
                     return;
@@ -105,42 +104,13 @@ async fn stream_body(mut body: Incoming, mut tx: SendStream<Bytes>) {
     }
 }
 
-/// The stream is gone (reset by the gateway, or the tunnel closed).
-#[derive(Debug)]
-struct StreamGone;
-
-/// Sends `data` in chunks no larger than the capacity h2 grants, waiting for window updates.
-async fn send_data(tx: &mut SendStream<Bytes>, mut data: Bytes) -> Result<(), StreamGone> {
-    while !data.is_empty() {
-        tx.reserve_capacity(data.len());
-        let granted = poll_fn(|cx| {
-            if let Poll::Ready(reason) = tx.poll_reset(cx) {
-                tracing::debug!(?reason, "gateway reset the stream");
-                return Poll::Ready(Err(StreamGone));
-            }
-            match tx.poll_capacity(cx) {
-                Poll::Ready(Some(Ok(n))) => Poll::Ready(Ok(n)),
-                Poll::Ready(Some(Err(_)) | None) => Poll::Ready(Err(StreamGone)),
-                Poll::Pending => Poll::Pending,
-            }
-        })
-        .await?;
-        if granted == 0 {
-            continue;
-        }
-        let chunk = data.split_to(granted.min(data.len()));
-        tx.send_data(chunk, false).map_err(|_| StreamGone)?;
-    }
-    Ok(())
-}
-
 /// Answers an extended CONNECT whose origin switched protocols: 200 with
 /// `switchyard-upgraded: 101` and the origin's headers, then pipes bytes both ways until
 /// both sides have finished (each direction half-closes on its own).
 pub async fn pipe_upgraded(
     mut respond: SendResponse<Bytes>,
     mut resp: Response<Incoming>,
-    mut recv: RecvStream,
+    recv: RecvStream,
 ) {
     let on_upgrade = hyper::upgrade::on(&mut resp);
     let mut headers = std::mem::take(resp.headers_mut());
@@ -161,18 +131,18 @@ pub async fn pipe_upgraded(
     let mut head = Response::new(());
     *head.headers_mut() = headers;
     mark_upgraded(head.headers_mut());
-    let mut tx = match respond.send_response(head, false) {
+    let tx = match respond.send_response(head, false) {
         Ok(tx) => tx,
         Err(e) => return tracing::debug!(error = %e, "upgrade answer not sent"),
     };
     let (mut from_origin, mut to_origin) = tokio::io::split(TokioIo::new(upgraded));
 
+    let mut tx = BodySender::new(tx);
     let up = async {
+        let mut recv = BodyReceiver::new(recv);
         while let Some(data) = recv.data().await {
             let data = data.map_err(|_| StreamGone)?;
-            let len = data.len();
             to_origin.write_all(&data).await.map_err(|_| StreamGone)?;
-            let _ = recv.flow_control().release_capacity(len);
         }
         // The gateway half-closed: pass it on to the origin.
         to_origin.shutdown().await.map_err(|_| StreamGone)
@@ -183,17 +153,17 @@ pub async fn pipe_upgraded(
             buf.reserve(PIPE_CHUNK);
             let read = tokio::select! {
                 biased;
-                _ = poll_fn(|cx| tx.poll_reset(cx)) => return Err(StreamGone),
+                _ = tx.reset_by_peer() => return Err(StreamGone),
                 read = from_origin.read_buf(&mut buf) => read.map_err(|_| StreamGone)?,
             };
             if read == 0 {
-                return tx.send_data(Bytes::new(), true).map_err(|_| StreamGone);
+                return tx.finish();
             }
-            send_data(&mut tx, buf.split().freeze()).await?;
+            tx.send_all(buf.split().freeze()).await?;
         }
     };
     if tokio::try_join!(up, down).is_err() {
         tracing::debug!("upgraded connection ended abruptly");
-        tx.send_reset(Reason::INTERNAL_ERROR);
+        tx.reset(Reason::INTERNAL_ERROR);
     }
 }

@@ -11,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::future::poll_fn;
+use h2::client::ResponseFuture;
 use h2::{RecvStream, SendStream};
 use http::{Method, Response};
+use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 
 use crate::balance::{self, health::now_ms, Ask};
@@ -23,6 +24,7 @@ use crate::gateway::state::GatewayState;
 use crate::metrics::AppMetrics;
 use crate::routing::Route;
 use crate::tunnel::registry::{InFlight, LiveConnector, LiveView};
+use crate::tunnel::stream::{self, BodyReceiver, BodySender, OpenError};
 use crate::tunnel::wire::WireError;
 
 /// What the access log and metrics need to know about a served request.
@@ -225,63 +227,17 @@ impl Exchange<'_> {
         served: &mut Served,
         _guard: InFlight,
     ) -> Result<(), AttemptError> {
-        let (route, external_authority) = (self.route, self.external_authority);
-        let tunnel = self.conn.pick_tunnel().ok_or_else(|| {
-            AttemptError::NotSent(ForwardError::Tunnel("connector has no open tunnel".into()))
-        })?;
-        let unusable = |e: h2::Error| {
-            // GOAWAY received or connection failed: stop picking this tunnel at once.
-            self.state
-                .registry
-                .tunnel_unusable(&tunnel, &self.state.table().table);
-            classify(e, false)
-        };
-        let send = tunnel.send.clone();
-        let mut send = match tokio::time::timeout(Duration::from_secs(5), send.ready()).await {
-            Ok(Ok(s)) => s,
-            Ok(Err(e)) => return Err(unusable(e)),
-            Err(_) => {
-                return Err(AttemptError::NotSent(ForwardError::Tunnel(
-                    "tunnel not ready in 5 s".into(),
-                )))
-            }
-        };
-        let end_of_stream = matches!(self.body, Body::None) && !self.is_upgrade;
-        let (response, mut body_tx) = send
-            .send_request(request, end_of_stream)
-            .map_err(unusable)?;
-
-        let deadline = tokio::time::sleep(route.backend_timeout);
+        let (response, body_tx) = self.open(request).await?;
+        let deadline = tokio::time::sleep(self.route.backend_timeout);
         tokio::pin!(deadline);
-        if let Body::Buffered(data) = self.body {
-            // Small by construction (retry_buffer_bytes): h2 queues what the window cannot
-            // take yet.
-            body_tx.reserve_capacity(data.len());
-            if let Err(e) = body_tx.send_data(data.clone(), true) {
-                return Err(classify(e, true));
-            }
-        }
         let upload_done = !matches!(self.body, Body::Streamed) || self.is_upgrade;
         let mut upload = Upload::new(body_tx, upload_done);
-        tokio::pin!(response);
-
-        // Phase 1: send the body while waiting for the response headers.
-        let resp: Response<RecvStream> = loop {
-            tokio::select! {
-                r = &mut response => break r.map_err(|e| classify(e, true))?,
-                _ = &mut deadline => {
-                    upload.reset();
-                    return Err(AttemptError::Fatal(ForwardError::Timeout));
-                }
-                r = upload.step(session), if !upload.done => match r {
-                    // The connector stopped taking the body (the origin answered early, or
-                    // failed): its answer, or the stream's error, comes through `response`.
-                    Err(ForwardError::Tunnel(_)) | Ok(()) => {}
-                    Err(e) => return Err(AttemptError::Fatal(e)),
-                },
-            }
-        };
-
+        if let Body::Buffered(data) = self.body {
+            upload
+                .send_whole(data.clone())
+                .map_err(|e| classify(e, true))?;
+        }
+        let resp = await_head(session, response, &mut upload, &mut deadline).await?;
         if let Some(err) = WireError::of(&resp).map(ForwardError::from) {
             upload.reset();
             return Err(match err {
@@ -290,43 +246,62 @@ impl Exchange<'_> {
                 other => AttemptError::Fatal(other),
             });
         }
-
         if self.is_upgrade {
-            return crate::edge::upgrade::relay(
-                session,
-                resp,
-                upload.into_stream(),
-                route,
-                external_authority,
-                served,
-            )
-            .await
-            .map_err(AttemptError::Fatal);
+            let (route, authority) = (self.route, self.external_authority);
+            return crate::edge::upgrade::relay(session, resp, upload.tx, route, authority, served)
+                .await
+                .map_err(AttemptError::Fatal);
         }
+        self.respond(session, resp, upload, served, &mut deadline)
+            .await
+    }
 
+    /// Opens the stream on one of the connector's tunnels.
+    async fn open(
+        &self,
+        request: http::Request<()>,
+    ) -> Result<(ResponseFuture, SendStream<Bytes>), AttemptError> {
+        let tunnel = self.conn.pick_tunnel().ok_or_else(|| {
+            AttemptError::NotSent(ForwardError::Tunnel("connector has no open tunnel".into()))
+        })?;
+        let end_of_stream = matches!(self.body, Body::None) && !self.is_upgrade;
+        match stream::open(&tunnel.send, request, end_of_stream, OPEN_BOUND).await {
+            Ok(opened) => Ok(opened),
+            Err(OpenError::Tunnel(e)) => {
+                // GOAWAY received or connection failed: stop picking this tunnel at once.
+                self.state
+                    .registry
+                    .tunnel_unusable(&tunnel, &self.state.table().table);
+                Err(classify(e, false))
+            }
+            Err(e @ OpenError::NotReady(_)) => {
+                Err(AttemptError::NotSent(ForwardError::Tunnel(e.to_string())))
+            }
+        }
+    }
+
+    /// Writes the origin's answer to the client, with the rest of the request body going up
+    /// meanwhile if the origin answered early.
+    async fn respond(
+        &self,
+        session: &mut ServerSession,
+        resp: Response<RecvStream>,
+        mut upload: Upload,
+        served: &mut Served,
+        deadline: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Result<(), AttemptError> {
+        let gone = |e: Box<pingora::Error>| AttemptError::Fatal(rescue::client_error(&e));
         // The origin answered before the whole body arrived.
         let rest = (!session.is_body_done()).then(|| crate::edge::early::prepare(session));
         let is_h1 = !session.is_http2();
         let is_head = session.req_header().method == Method::HEAD;
-        let mut header =
-            headers::downstream_response(&resp, route, external_authority, None, is_h1 && !is_head)
-                .map_err(AttemptError::Fatal)?;
-        if let Some(cookie) = &served.set_cookie {
-            let _ = header.append_header(http::header::SET_COOKIE, cookie.as_str());
-        }
-        let small = is_head
-            || resp.body().is_end_stream()
-            || resp
-                .headers()
-                .get(http::header::CONTENT_LENGTH)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.parse::<usize>().ok())
-                .is_some_and(|n| n <= SMALL_RESPONSE);
-        let mut body = resp.into_body();
+        let header = self.response_head(&resp, served, is_h1 && !is_head)?;
+        let small = is_head || resp.body().is_end_stream() || declared_small(&resp);
+        let mut body = BodyReceiver::new(resp.into_body());
         // A small answer is read whole before anything reaches the client, so a tunnel that
         // dies in between leaves the request retryable instead of cut.
         let prefetched = if small && upload.done {
-            Some(prefetch(&mut body, &mut deadline).await?)
+            Some(prefetch(&mut body, deadline).await?)
         } else {
             None
         };
@@ -334,24 +309,19 @@ impl Exchange<'_> {
         session
             .write_response_header(Box::new(header))
             .await
-            .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
+            .map_err(gone)?;
         if let Some(data) = prefetched.filter(|d| !d.is_empty()) {
             session
                 .write_response_body(data, false)
                 .await
-                .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
+                .map_err(gone)?;
         }
 
-        // Phase 2: stream the response down, and the rest of the body up if any.
+        // Stream the response down, and the rest of the body up if any.
         loop {
             tokio::select! {
                 chunk = body.data() => match chunk {
-                    Some(Ok(data)) => {
-                        let n = data.len();
-                        session.write_response_body(data, false).await
-                            .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
-                        let _ = body.flow_control().release_capacity(n);
-                    }
+                    Some(Ok(data)) => session.write_response_body(data, false).await.map_err(gone)?,
                     Some(Err(e)) => {
                         return Err(AttemptError::Fatal(ForwardError::MidStream(e.to_string())));
                     }
@@ -372,12 +342,66 @@ impl Exchange<'_> {
         session
             .write_response_body(Bytes::new(), true)
             .await
-            .map_err(|e| AttemptError::Fatal(rescue::client_error(&e)))?;
+            .map_err(gone)?;
         if rest == Some(crate::edge::early::Rest::Close) {
             crate::edge::early::linger(session).await;
         }
         Ok(())
     }
+
+    /// The client's response head from the origin's (plus the affinity cookie).
+    fn response_head(
+        &self,
+        resp: &Response<RecvStream>,
+        served: &Served,
+        chunked_if_unsized: bool,
+    ) -> Result<ResponseHeader, AttemptError> {
+        let (route, authority) = (self.route, self.external_authority);
+        let mut header =
+            headers::downstream_response(resp, route, authority, None, chunked_if_unsized)
+                .map_err(AttemptError::Fatal)?;
+        if let Some(cookie) = &served.set_cookie {
+            let _ = header.append_header(http::header::SET_COOKIE, cookie.as_str());
+        }
+        Ok(header)
+    }
+}
+
+/// Longest wait for room for a new stream on a tunnel.
+const OPEN_BOUND: Duration = Duration::from_secs(5);
+
+/// Sends the body while waiting for the response head (bounded by the app's timeout).
+async fn await_head(
+    session: &mut ServerSession,
+    response: ResponseFuture,
+    upload: &mut Upload,
+    deadline: &mut std::pin::Pin<&mut tokio::time::Sleep>,
+) -> Result<Response<RecvStream>, AttemptError> {
+    tokio::pin!(response);
+    loop {
+        tokio::select! {
+            r = &mut response => return r.map_err(|e| classify(e, true)),
+            _ = deadline.as_mut() => {
+                upload.reset();
+                return Err(AttemptError::Fatal(ForwardError::Timeout));
+            }
+            r = upload.step(session), if !upload.done => match r {
+                // The connector stopped taking the body (the origin answered early, or
+                // failed): its answer, or the stream's error, comes through `response`.
+                Err(ForwardError::Tunnel(_)) | Ok(()) => {}
+                Err(e) => return Err(AttemptError::Fatal(e)),
+            },
+        }
+    }
+}
+
+/// Whether the response announces a body small enough to prefetch.
+fn declared_small(resp: &Response<RecvStream>) -> bool {
+    resp.headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n <= SMALL_RESPONSE)
 }
 
 /// Responses up to this size are read whole before the client sees them.
@@ -385,7 +409,7 @@ const SMALL_RESPONSE: usize = 64 * 1024;
 
 /// Reads a small response body completely (bounded by the app's timeout).
 async fn prefetch(
-    body: &mut RecvStream,
+    body: &mut BodyReceiver,
     deadline: &mut std::pin::Pin<&mut tokio::time::Sleep>,
 ) -> Result<Bytes, AttemptError> {
     let mut buf = BytesMut::new();
@@ -393,9 +417,7 @@ async fn prefetch(
         tokio::select! {
             chunk = body.data() => match chunk {
                 Some(Ok(data)) => {
-                    let n = data.len();
                     buf.extend_from_slice(&data);
-                    let _ = body.flow_control().release_capacity(n);
                     if buf.len() > SMALL_RESPONSE {
                         // Longer than announced: hand it over as streamed from here on.
                         return Ok(buf.freeze());
@@ -409,29 +431,29 @@ async fn prefetch(
     }
 }
 
-/// The request body on its way up: one chunk at a time, sent as flow control allows.
+/// The request body on its way up: read from the client one chunk at a time, each sent as
+/// flow control allows.
 pub struct Upload {
-    stream: SendStream<Bytes>,
-    pending: Option<Bytes>,
+    tx: BodySender,
     pub done: bool,
 }
 
 impl Upload {
     fn new(stream: SendStream<Bytes>, done: bool) -> Upload {
         Upload {
-            stream,
-            pending: None,
+            tx: BodySender::new(stream),
             done,
         }
     }
 
-    fn into_stream(self) -> SendStream<Bytes> {
-        self.stream
+    /// Sends a body read in full up front and ends the stream.
+    fn send_whole(&mut self, data: Bytes) -> Result<(), h2::Error> {
+        self.tx.finish_with(data)
     }
 
     fn reset(&mut self) {
         if !self.done {
-            self.stream.send_reset(h2::Reason::CANCEL);
+            self.tx.reset(h2::Reason::CANCEL);
             self.done = true;
         }
     }
@@ -439,50 +461,26 @@ impl Upload {
     /// One step: read a chunk from the client, or push the pending one as capacity allows.
     /// Cancel-safe at every await (used inside `select!`).
     async fn step(&mut self, session: &mut ServerSession) -> Result<(), ForwardError> {
-        if let Some(want) = self.pending.as_ref().map(Bytes::len) {
-            self.stream.reserve_capacity(want);
-            // `pending` stays in place across this await, so cancelling loses nothing.
-            let cap = match poll_fn(|cx| self.stream.poll_capacity(cx)).await {
-                Some(Ok(cap)) => cap,
-                _ => {
-                    self.done = true;
-                    return Err(ForwardError::Tunnel(
-                        "tunnel stream closed while sending the body".into(),
-                    ));
-                }
-            };
-            let Some(mut data) = self.pending.take() else {
-                return Ok(());
-            };
-            if cap == 0 {
-                self.pending = Some(data);
-                return Ok(());
-            }
-            let chunk = data.split_to(cap.min(data.len()));
-            if !data.is_empty() {
-                self.pending = Some(data);
-            }
-            if let Err(e) = self.stream.send_data(chunk, false) {
+        if !self.tx.is_flushed() {
+            let sent = self.tx.flush_step().await;
+            return sent.map_err(|_| {
                 self.done = true;
-                return Err(ForwardError::Tunnel(e.to_string()));
-            }
-            return Ok(());
+                ForwardError::Tunnel("tunnel stream closed while sending the body".into())
+            });
         }
         match crate::edge::slow::read_body(session).await {
             Ok(Some(data)) => {
-                if !data.is_empty() {
-                    self.pending = Some(data);
-                }
+                self.tx.push(data);
                 Ok(())
             }
             Ok(None) => {
                 self.done = true;
-                self.stream
-                    .send_data(Bytes::new(), true)
+                self.tx
+                    .finish()
                     .map_err(|e| ForwardError::Tunnel(e.to_string()))
             }
             Err(e) => {
-                self.stream.send_reset(h2::Reason::CANCEL);
+                self.tx.reset(h2::Reason::CANCEL);
                 self.done = true;
                 Err(rescue::client_error(&e))
             }

@@ -2,7 +2,7 @@
 //! CONNECT stream on the tunnel (RFC 8441); after the 101 the bytes are relayed both ways.
 
 use bytes::Bytes;
-use h2::{RecvStream, SendStream};
+use h2::RecvStream;
 use http::Response;
 use pingora::protocols::http::ServerSession;
 
@@ -10,36 +10,34 @@ use crate::edge::forward::Served;
 use crate::edge::headers;
 use crate::edge::rescue::ForwardError;
 use crate::routing::Route;
+use crate::tunnel::stream::{BodyReceiver, BodySender};
 use crate::tunnel::wire;
 
 /// Finishes an upgrade whose tunnel answer is `resp`.
 pub async fn relay(
     session: &mut ServerSession,
     resp: Response<RecvStream>,
-    mut up: SendStream<Bytes>,
+    mut up: BodySender,
     route: &Route,
     external_authority: &str,
     served: &mut Served,
 ) -> Result<(), ForwardError> {
-    let switched = wire::is_upgraded(&resp);
-    if !switched {
+    if !wire::is_upgraded(&resp) {
         // The origin refused the upgrade: relay its answer as an ordinary response.
-        up.send_reset(h2::Reason::CANCEL);
+        up.reset(h2::Reason::CANCEL);
         let header = headers::downstream_response(&resp, route, external_authority, None, true)?;
         served.status = header.status.as_u16();
         session
             .write_response_header(Box::new(header))
             .await
             .map_err(|_| ForwardError::ClientGone)?;
-        let mut body = resp.into_body();
+        let mut body = BodyReceiver::new(resp.into_body());
         while let Some(chunk) = body.data().await {
             let data = chunk.map_err(|e| ForwardError::MidStream(e.to_string()))?;
-            let n = data.len();
             session
                 .write_response_body(data, false)
                 .await
                 .map_err(|_| ForwardError::ClientGone)?;
-            let _ = body.flow_control().release_capacity(n);
         }
         return session
             .write_response_body(Bytes::new(), true)
@@ -64,55 +62,38 @@ pub async fn relay(
         .write_response_header(Box::new(header))
         .await
         .map_err(|_| ForwardError::ClientGone)?;
+    pipe(session, BodyReceiver::new(resp.into_body()), up).await;
+    let _ = session.write_response_body(Bytes::new(), true).await;
+    Ok(())
+}
 
-    let mut down = resp.into_body();
+/// Relays bytes both ways until the origin's side ends (or either side fails).
+async fn pipe(session: &mut ServerSession, mut down: BodyReceiver, mut up: BodySender) {
     let mut client_open = true;
-    let mut pending: Option<Bytes> = None;
     loop {
         tokio::select! {
             chunk = down.data() => match chunk {
                 Some(Ok(data)) => {
-                    let n = data.len();
                     if session.write_response_body(data, false).await.is_err() {
-                        up.send_reset(h2::Reason::CANCEL);
-                        return Ok(());
+                        up.reset(h2::Reason::CANCEL);
+                        return;
                     }
-                    let _ = down.flow_control().release_capacity(n);
                 }
                 // The origin closed (or the tunnel broke): the connection ends.
-                Some(Err(_)) | None => break,
+                Some(Err(_)) | None => return,
             },
-            cap = futures_util::future::poll_fn(|cx| up.poll_capacity(cx)), if pending.is_some() => {
-                match cap {
-                    Some(Ok(cap)) if cap > 0 => {
-                        if let Some(mut data) = pending.take() {
-                            let chunk = data.split_to(cap.min(data.len()));
-                            if !data.is_empty() {
-                                up.reserve_capacity(data.len());
-                                pending = Some(data);
-                            }
-                            if up.send_data(chunk, false).is_err() {
-                                break;
-                            }
-                        }
-                    }
-                    Some(Ok(_)) => {}
-                    _ => break,
+            sent = up.flush_step(), if !up.is_flushed() => {
+                if sent.is_err() {
+                    return;
                 }
             }
-            read = session.read_request_body(), if client_open && pending.is_none() => match read {
-                Ok(Some(data)) if !data.is_empty() => {
-                    up.reserve_capacity(data.len());
-                    pending = Some(data);
-                }
-                Ok(Some(_)) => {}
+            read = session.read_request_body(), if client_open && up.is_flushed() => match read {
+                Ok(Some(data)) => up.push(data),
                 Ok(None) | Err(_) => {
                     client_open = false;
-                    let _ = up.send_data(Bytes::new(), true);
+                    let _ = up.finish();
                 }
             },
         }
     }
-    let _ = session.write_response_body(Bytes::new(), true).await;
-    Ok(())
 }
