@@ -110,6 +110,25 @@ async fn buffer_body(
     Ok(Some(buf.freeze()))
 }
 
+/// How the request body travels: none, buffered whole (replayable) when short enough, or
+/// streamed.
+async fn request_body(
+    session: &mut ServerSession,
+    upgrade: bool,
+    retry_buffer_bytes: usize,
+) -> Result<Body, ForwardError> {
+    if upgrade || session.is_body_empty() {
+        return Ok(Body::None);
+    }
+    if retry_buffer_bytes == 0 {
+        return Ok(Body::Streamed);
+    }
+    Ok(match buffer_body(session, retry_buffer_bytes).await? {
+        Some(b) => Body::Buffered(b),
+        None => Body::Streamed,
+    })
+}
+
 /// Serves one routed request; writes the answer (or returns the error to answer with).
 pub async fn forward(
     state: &GatewayState,
@@ -138,16 +157,7 @@ pub async fn forward(
     let method = req_header.method.clone();
     let affinity = crate::edge::affinity::key(route, req_header, served);
 
-    let body = if upgrade.is_some() || session.is_body_empty() {
-        Body::None
-    } else if policy.retry_buffer_bytes > 0 {
-        match buffer_body(session, policy.retry_buffer_bytes).await? {
-            Some(b) => Body::Buffered(b),
-            None => Body::Streamed,
-        }
-    } else {
-        Body::Streamed
-    };
+    let body = request_body(session, upgrade.is_some(), policy.retry_buffer_bytes).await?;
     let replayable = !matches!(body, Body::Streamed);
     state.retry_budget.on_request();
 
