@@ -204,19 +204,30 @@ pub async fn forward(
                 return Ok(());
             }
             Err(AttemptError::Fatal(e)) => return Err(e),
-            Err(AttemptError::NotSent(why)) => why,
-            Err(AttemptError::Refused(why)) if replayable => why,
-            Err(AttemptError::Broken(why)) if replayable && idempotent(&method) => why,
-            Err(AttemptError::Refused(why)) | Err(AttemptError::Broken(why)) => {
-                conn.record_failure(&policy);
-                return Err(why);
-            }
+            Err(failed) => retry_reason(failed, replayable && idempotent(&method), replayable)
+                .inspect_err(|_| conn.record_failure(&policy))?,
         };
         conn.record_failure(&policy);
         tracing::debug!(connector = %conn.id, reason = %why, "retrying on another connector");
         last_failure = why;
     }
     Err(last_failure)
+}
+
+/// Whether a failed attempt may go to another connector (the reason to log) or ends the
+/// request (the error to answer with).
+fn retry_reason(
+    failed: AttemptError,
+    replayable_idempotent: bool,
+    replayable: bool,
+) -> Result<ForwardError, ForwardError> {
+    match failed {
+        AttemptError::Fatal(e) => Err(e),
+        AttemptError::NotSent(why) => Ok(why),
+        AttemptError::Refused(why) if replayable => Ok(why),
+        AttemptError::Broken(why) if replayable_idempotent => Ok(why),
+        AttemptError::Refused(why) | AttemptError::Broken(why) => Err(why),
+    }
 }
 
 /// One attempt's fixed inputs.
