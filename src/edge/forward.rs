@@ -25,7 +25,6 @@ use crate::metrics::AppMetrics;
 use crate::routing::Route;
 use crate::tunnel::registry::{InFlight, LiveConnector, LiveView};
 use crate::tunnel::stream::{self, BodyReceiver, BodySender, OpenError};
-use crate::tunnel::wire::WireError;
 
 /// What the access log and metrics need to know about a served request.
 #[derive(Default)]
@@ -259,7 +258,7 @@ impl Exchange<'_> {
                 .map_err(|e| classify(e, true))?;
         }
         let resp = await_head(session, response, &mut upload, &mut deadline).await?;
-        if let Some(err) = WireError::of(&resp).map(ForwardError::from) {
+        if let Some(err) = headers::connector_error(&resp) {
             upload.reset();
             return Err(match err {
                 // The origin never got the request: another connector may reach it.

@@ -176,6 +176,12 @@ fn forwarded_headers(req: &RequestHeader, out: &Outbound<'_>) -> HeaderMap {
     headers
 }
 
+/// What the connector said instead of an origin response, if anything: its
+/// [`WireError`](wire::WireError) as the edge's error.
+pub fn connector_error<T>(resp: &Response<T>) -> Option<ForwardError> {
+    wire::WireError::of(resp).map(ForwardError::from)
+}
+
 /// Builds the user's response header from the origin's.
 pub fn downstream_response<T>(
     resp: &Response<T>,
