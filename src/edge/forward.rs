@@ -16,7 +16,7 @@ use h2::{RecvStream, SendStream};
 use http::{Method, Response};
 use pingora::protocols::http::ServerSession;
 
-use crate::balance::{self, health::now_ms, Ask};
+use crate::balance::{self, health::now_ms, Ask, Member};
 use crate::edge::headers::{self, Outbound};
 use crate::edge::rescue::{self, ForwardError};
 use crate::gateway::state::GatewayState;
@@ -230,9 +230,7 @@ impl Exchange<'_> {
         })?;
         let unusable = |e: h2::Error| {
             // GOAWAY received or connection failed: stop picking this tunnel at once.
-            self.state
-                .registry
-                .tunnel_unusable(&tunnel, &self.state.table().table);
+            self.state.registry.tunnel_unusable(&tunnel);
             classify(e, false)
         };
         let send = tunnel.send.clone();

@@ -37,7 +37,7 @@ pub struct ReloadStatus {
 /// State shared by the edge, the tunnel acceptor and the control tasks of one gateway.
 pub struct GatewayState {
     pub snapshot: ArcSwap<Snapshot>,
-    pub registry: Registry,
+    pub registry: Arc<Registry>,
     pub metrics: Arc<Metrics>,
     pub certs: Arc<ArcSwap<CertStore>>,
     pub limits: LimitsConfig,

@@ -181,9 +181,7 @@ async fn handle(
         hello.version.clone(),
         send,
     ));
-    state
-        .registry
-        .add_tunnel(tunnel.clone(), &state.table().table);
+    state.registry.add_tunnel(tunnel.clone());
     tracing::info!(%remote, connector = %connector, version = %hello.version, tunnel = tunnel.id, "tunnel up");
 
     let interval = state.ping_interval;
@@ -209,7 +207,7 @@ async fn handle(
         why = keepalive => ("ping_timeout", why),
         _ = tunnel.kill.notified() => ("revoked", "connector removed from the catalog".to_string()),
     };
-    state.registry.remove_tunnel(&tunnel, &state.table().table);
+    state.registry.remove_tunnel(&tunnel);
     state
         .metrics
         .tunnel_disconnects
