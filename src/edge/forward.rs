@@ -19,7 +19,7 @@ use pingora::protocols::http::ServerSession;
 use crate::balance::{self, health::now_ms, Ask, Member};
 use crate::edge::headers::{self, Outbound};
 use crate::edge::rescue::{self, ForwardError};
-use crate::gateway::state::GatewayState;
+use crate::live::{Live, Settings};
 use crate::metrics::AppMetrics;
 use crate::routing::Route;
 use crate::tunnel::registry::{InFlight, LiveConnector, LiveView};
@@ -107,17 +107,25 @@ async fn buffer_body(
     Ok(Some(buf.freeze()))
 }
 
+/// What forwarding needs of the gateway: live state, the request's settings and live view.
+pub struct EdgeContext<'a> {
+    pub live: &'a Live,
+    /// The settings of the snapshot this request loaded.
+    pub settings: &'a Settings,
+    pub view: &'a LiveView,
+}
+
 /// Serves one routed request; writes the answer (or returns the error to answer with).
 pub async fn forward(
-    state: &GatewayState,
+    edge: &EdgeContext<'_>,
     session: &mut ServerSession,
-    view: &LiveView,
     route: &Route,
     app: &AppMetrics,
     external_authority: &str,
     served: &mut Served,
 ) -> Result<(), ForwardError> {
-    let policy = state.resilience;
+    let (state, view) = (edge.live, edge.view);
+    let policy = edge.settings.resilience;
     let req_header = session.req_header();
     let upgrade = headers::upgrade_protocol(req_header).map(str::to_owned);
     let out = Outbound {
@@ -208,7 +216,7 @@ pub async fn forward(
 
 /// One attempt's fixed inputs.
 struct Exchange<'a> {
-    state: &'a GatewayState,
+    state: &'a Live,
     conn: &'a Arc<LiveConnector>,
     body: &'a Body,
     is_upgrade: bool,

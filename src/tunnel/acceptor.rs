@@ -15,9 +15,12 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::catalog::writer::{CatalogWriter, UpdateCatalog, UpdateError};
 use crate::catalog::{secret, Catalog, ConnectorSpec, GroupSpec};
-use crate::gateway::state::{GatewayState, UpdateError};
+use crate::metrics::Metrics;
+use crate::routing::ConnectorEntry;
 use crate::tunnel::protocol::{self, Hello, Welcome};
+use crate::tunnel::registry::Registry;
 use crate::tunnel::registry::Tunnel;
 
 /// HTTP/2 windows on the tunnel: large enough that one stream can fill a fast link.
@@ -38,12 +41,41 @@ struct Admitted {
     secret: Option<String>,
 }
 
+/// Tunnel timings: the next tunnel (hello) and its pings take the values in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelTimings {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub hello_timeout: Duration,
+}
+
+/// What the acceptor reads of the gateway's live state (the live module provides it).
+pub trait TunnelHost: Send + Sync {
+    /// Where tunnels are registered.
+    fn registry(&self) -> &Registry;
+    /// The gateway's metrics.
+    fn metrics(&self) -> &Metrics;
+    /// The timings in service (taken once per tunnel).
+    fn timings(&self) -> TunnelTimings;
+    /// Connector `id` of the routing table in service.
+    fn connector(&self, id: &str) -> Option<ConnectorEntry>;
+    /// The edge's runtime, once it runs.
+    fn edge_runtime(&self) -> Option<tokio::runtime::Handle>;
+}
+
+/// What the tunnel listener needs: the live state, and the catalog writer for enrollment.
+#[derive(Clone)]
+pub struct TunnelContext {
+    pub live: Arc<dyn TunnelHost>,
+    pub catalog: Arc<dyn CatalogWriter>,
+}
+
 /// Accepts connectors until the task is dropped.
-pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewayState>) {
+pub async fn serve(listener: TcpListener, tls: TlsAcceptor, ctx: TunnelContext) {
     // The edge starts on its own thread at the same time; its runtime is where tunnels
     // belong. Accepting waits a little for it (connections queue meanwhile).
     for _ in 0..200 {
-        if state.edge_runtime.get().is_some() {
+        if ctx.live.edge_runtime().is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -59,10 +91,10 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewaySt
             }
         };
         let tls = tls.clone();
-        let state = state.clone();
-        let Some(edge) = state.edge_runtime.get().cloned() else {
+        let ctx = ctx.clone();
+        let Some(edge) = ctx.live.edge_runtime() else {
             tokio::spawn(async move {
-                if let Err(reason) = handle(sock, remote, tls, &state).await {
+                if let Err(reason) = handle(sock, remote, tls, &ctx).await {
                     tracing::debug!(%remote, %reason, "tunnel connection ended");
                 }
             });
@@ -79,7 +111,7 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewaySt
         };
         edge.spawn(async move {
             let result = match TcpStream::from_std(sock) {
-                Ok(sock) => handle(sock, remote, tls, &state).await,
+                Ok(sock) => handle(sock, remote, tls, &ctx).await,
                 Err(e) => Err(format!("socket not adopted: {e}")),
             };
             if let Err(reason) = result {
@@ -93,10 +125,12 @@ async fn handle(
     sock: TcpStream,
     remote: SocketAddr,
     tls: TlsAcceptor,
-    state: &Arc<GatewayState>,
+    ctx: &TunnelContext,
 ) -> Result<(), String> {
     let _ = sock.set_nodelay(true);
-    let hello_deadline = state.hello_timeout;
+    // Taken once per tunnel: a reload applies to the next tunnel.
+    let timings = ctx.live.timings();
+    let hello_deadline = timings.hello_timeout;
     let mut stream = tokio::time::timeout(hello_deadline, tls.accept(sock))
         .await
         .map_err(|_| "TLS handshake timed out".to_string())?
@@ -105,16 +139,16 @@ async fn handle(
         match tokio::time::timeout(hello_deadline, protocol::read_frame(&mut stream)).await {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => {
-                state
-                    .metrics
+                ctx.live
+                    .metrics()
                     .tunnel_auth_failures
                     .with_label_values(&["malformed"])
                     .inc();
                 return Err(format!("bad hello: {e}"));
             }
             Err(_) => {
-                state
-                    .metrics
+                ctx.live
+                    .metrics()
                     .tunnel_auth_failures
                     .with_label_values(&["timeout"])
                     .inc();
@@ -122,11 +156,11 @@ async fn handle(
             }
         };
 
-    let connector = match admit(&hello, state).await {
+    let connector = match admit(&hello, ctx).await {
         Ok(admitted) => admitted,
         Err((label, reason)) => {
-            state
-                .metrics
+            ctx.live
+                .metrics()
                 .tunnel_auth_failures
                 .with_label_values(&[label])
                 .inc();
@@ -148,7 +182,7 @@ async fn handle(
     let welcome = Welcome {
         ok: true,
         reason: None,
-        ping_interval_ms: state.ping_interval.as_millis() as u64,
+        ping_interval_ms: timings.ping_interval.as_millis() as u64,
         secret: connector.secret,
     };
     if let Err(e) = protocol::write_frame(&mut stream, &welcome).await {
@@ -175,17 +209,16 @@ async fn handle(
     };
 
     let tunnel = Arc::new(Tunnel::new(
-        state.registry.next_tunnel_id(),
+        ctx.live.registry().next_tunnel_id(),
         Arc::clone(&connector),
         remote,
         hello.version.clone(),
         send,
     ));
-    state.registry.add_tunnel(tunnel.clone());
+    ctx.live.registry().add_tunnel(tunnel.clone());
     tracing::info!(%remote, connector = %connector, version = %hello.version, tunnel = tunnel.id, "tunnel up");
 
-    let interval = state.ping_interval;
-    let timeout = state.ping_timeout;
+    let (interval, timeout) = (timings.ping_interval, timings.ping_timeout);
     let keepalive = async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -207,9 +240,9 @@ async fn handle(
         why = keepalive => ("ping_timeout", why),
         _ = tunnel.kill.notified() => ("revoked", "connector removed from the catalog".to_string()),
     };
-    state.registry.remove_tunnel(&tunnel);
-    state
-        .metrics
+    ctx.live.registry().remove_tunnel(&tunnel);
+    ctx.live
+        .metrics()
         .tunnel_disconnects
         .with_label_values(&[cause.0])
         .inc();
@@ -218,7 +251,7 @@ async fn handle(
 }
 
 /// Checks a hello: its protocol version, then its secret, or its enrollment token.
-async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Refusal> {
+async fn admit(hello: &Hello, ctx: &TunnelContext) -> Result<Admitted, Refusal> {
     if hello.proto != protocol::PROTOCOL_VERSION {
         return Err((
             "protocol",
@@ -230,10 +263,9 @@ async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Ref
         ));
     }
     if let Some(token) = &hello.enroll {
-        return enroll(state, &hello.id, token).await;
+        return enroll(ctx, &hello.id, token).await;
     }
-    let snapshot = state.table();
-    match snapshot.table.connector(&hello.id) {
+    match ctx.live.connector(&hello.id) {
         None => Err((
             "unknown_connector",
             format!("unknown connector \"{}\"", hello.id),
@@ -243,7 +275,7 @@ async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Ref
             format!("wrong secret for connector \"{}\"", hello.id),
         )),
         Some(entry) => Ok(Admitted {
-            id: entry.id.clone(),
+            id: entry.id,
             secret: None,
         }),
     }
@@ -251,13 +283,13 @@ async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Ref
 
 /// Registers connector `id` with a fresh secret through the catalog store (validated,
 /// persisted and published before the welcome is sent).
-async fn enroll(state: &Arc<GatewayState>, id: &str, token: &str) -> Result<Admitted, Refusal> {
+async fn enroll(ctx: &TunnelContext, id: &str, token: &str) -> Result<Admitted, Refusal> {
     let new_secret = secret::generate();
     let secret_hash = secret::hash(&new_secret);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (writer, owned_id, token) = (Arc::clone(state), id.to_owned(), token.to_owned());
+    let (writer, owned_id, token) = (ctx.catalog.clone(), id.to_owned(), token.to_owned());
     // The store writes and fsyncs a file: keep that off the runtime's worker threads.
     let updated = tokio::task::spawn_blocking(move || {
         writer.update_catalog(None, |catalog| {
@@ -300,9 +332,9 @@ async fn enroll(state: &Arc<GatewayState>, id: &str, token: &str) -> Result<Admi
     );
     // The change is published before update_catalog returns; only a concurrent removal
     // could take the connector away again.
-    match state.table().table.connector(id) {
+    match ctx.live.connector(id) {
         Some(entry) => Ok(Admitted {
-            id: entry.id.clone(),
+            id: entry.id,
             secret: Some(new_secret),
         }),
         None => Err((

@@ -2,6 +2,7 @@
 //! reports every error with a non-zero exit.
 
 use std::process::Command;
+use switchyard::catalog::writer::UpdateCatalog;
 
 use crate::support::origin;
 use crate::support::world::{metric, write_config, Spec, World};
@@ -18,7 +19,7 @@ async fn bad_reload_keeps_the_old_table_and_lists_every_error() {
     let mut w = World::start(spec);
     w.connect("c1").await;
     let c = w.h1();
-    let v1 = w.gw.state.table().table.version();
+    let v1 = w.gw.live.snapshot().table.version();
 
     let mut bad = w.cfg.clone();
     bad.apps[0].groups = vec!["nope".into()];
@@ -32,7 +33,7 @@ async fn bad_reload_keeps_the_old_table_and_lists_every_error() {
     assert!(errors.iter().any(|e| e.contains("apps[1]")), "{errors:?}");
     assert!(errors.len() >= 3, "{errors:?}");
     assert_eq!(
-        w.gw.state.table().table.version(),
+        w.gw.live.snapshot().table.version(),
         v1,
         "old table in service"
     );
@@ -150,10 +151,10 @@ async fn an_edited_file_is_picked_up_by_the_watcher() {
     let mut cfg = w.cfg.clone();
     cfg.apps[0].host = "new.example.test".into();
     write_config(&w.config_path, &cfg);
-    let st = w.gw.state.clone();
+    let st = w.gw.live.clone();
     assert!(
         crate::support::eventually(
-            || st.table().table.version() == 2,
+            || st.snapshot().table.version() == 2,
             std::time::Duration::from_secs(5)
         )
         .await,
@@ -258,12 +259,12 @@ fn two_processes_on_one_store_cannot_overwrite_each_other() {
         }
     };
     let (v, _) = a
-        .state
+        .catalog
         .update_catalog(None, add("from-a"))
         .expect("a writes");
     assert_eq!(v, 2);
-    match b.state.update_catalog(None, add("from-b")) {
-        Err(switchyard::gateway::state::UpdateError::Conflict { current }) => {
+    match b.catalog.update_catalog(None, add("from-b")) {
+        Err(switchyard::catalog::writer::UpdateError::Conflict { current }) => {
             assert_eq!(current, 2)
         }
         other => panic!("b overwrote a's write: {:?}", other.map(|(v, _)| v)),
