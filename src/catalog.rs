@@ -3,6 +3,7 @@
 //! The catalog is plain data. `routing::RoutingTable::compile` validates it and turns it into
 //! the lookup structure the request path uses.
 
+pub mod enroll;
 mod error;
 pub mod secret;
 pub mod store;

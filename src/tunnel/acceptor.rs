@@ -2,11 +2,10 @@
 //! on the connection (roles reversed), kept alive by PINGs and registered as a live tunnel.
 //!
 //! A hello carries either a secret (checked against the routing table) or an enrollment
-//! token: then the connector is registered in the catalog on the spot (group
-//! [`DEFAULT_GROUP`], created if missing) and its new secret goes back in the welcome. The
-//! token is checked against the catalog being changed, under the catalog's writer lock, so a
-//! token deleted meanwhile or two enrollments of one id never both succeed. Tokens are not
-//! used up: one token enrolls a whole fleet until it expires or is deleted.
+//! token: then the catalog writer applies the enrollment decision of [`enroll::decide`]
+//! (group [`DEFAULT_GROUP`], created if missing) and the new secret goes back in the
+//! welcome. The token is checked against the catalog being changed, inside the writer's
+//! change, so a token deleted meanwhile or two enrollments of one id never both succeed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,8 +14,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
+use crate::catalog::enroll::{self, EnrollRequest, DEFAULT_GROUP};
+use crate::catalog::secret;
 use crate::catalog::writer::{CatalogWriter, UpdateCatalog, UpdateError};
-use crate::catalog::{secret, Catalog, ConnectorSpec, GroupSpec};
 use crate::metrics::Metrics;
 use crate::routing::ConnectorEntry;
 use crate::tunnel::protocol::{self, Hello, Welcome};
@@ -26,9 +26,6 @@ use crate::tunnel::registry::Tunnel;
 /// HTTP/2 windows on the tunnel: large enough that one stream can fill a fast link.
 const STREAM_WINDOW: u32 = 1 << 20;
 const CONN_WINDOW: u32 = 16 << 20;
-
-/// The group enrolled connectors land in, for an operator to move them later.
-pub const DEFAULT_GROUP: &str = "default";
 
 /// Why a hello was refused: the `reason` label of `tunnel_auth_failures_total`, and the
 /// reason sent to the connector.
@@ -293,7 +290,16 @@ async fn enroll(ctx: &TunnelContext, id: &str, token: &str) -> Result<Admitted, 
     // The store writes and fsyncs a file: keep that off the runtime's worker threads.
     let updated = tokio::task::spawn_blocking(move || {
         writer.update_catalog(None, |catalog| {
-            register(catalog, &owned_id, &token, secret_hash, now)
+            let request = EnrollRequest {
+                id: &owned_id,
+                token: &token,
+                secret_hash,
+                now,
+            };
+            let change = enroll::decide(catalog, &request).map_err(|r| (r.label, r.reason))?;
+            let token_id = change.token_id.clone();
+            change.apply(catalog);
+            Ok(token_id)
         })
     })
     .await
@@ -351,166 +357,4 @@ fn unavailable(id: &str, detail: String) -> Refusal {
         "enrollment_unavailable",
         "the gateway could not store the enrollment; try again later".to_owned(),
     )
-}
-
-/// The catalog change of one enrollment: a live token that `token` hashes to, an id not in
-/// the catalog yet (a revoked one included), then the connector in [`DEFAULT_GROUP`] (the
-/// group is created for the token's tenant if missing). Returns the token's id, for the log.
-fn register(
-    catalog: &mut Catalog,
-    id: &str,
-    token: &str,
-    secret_hash: String,
-    now: u64,
-) -> Result<String, Refusal> {
-    let matching: Vec<_> = catalog
-        .enrollment_tokens
-        .iter()
-        .filter(|t| secret::validate_hash(&t.token_hash).is_ok_and(|d| secret::verify(token, &d)))
-        .collect();
-    let Some(spec) = matching.iter().find(|t| t.expires_at > now) else {
-        let reason = if matching.is_empty() {
-            "unknown enrollment token"
-        } else {
-            "the enrollment token has expired"
-        };
-        return Err(("bad_enrollment", reason.to_owned()));
-    };
-    let (token_id, tenant) = (spec.id.clone(), spec.tenant.clone());
-    if catalog.connectors.iter().any(|c| c.id == id) {
-        return Err((
-            "already_registered",
-            format!("connector \"{id}\" is already registered; use its secret"),
-        ));
-    }
-    match catalog.groups.iter().find(|g| g.name == DEFAULT_GROUP) {
-        Some(group) if group.tenant != tenant => {
-            return Err((
-                "bad_enrollment",
-                format!(
-                    "group \"{DEFAULT_GROUP}\" belongs to another tenant than this \
-                     enrollment token's"
-                ),
-            ))
-        }
-        Some(_) => {}
-        None => catalog.groups.push(GroupSpec {
-            name: DEFAULT_GROUP.to_owned(),
-            balance: Default::default(),
-            tenant: tenant.clone(),
-        }),
-    }
-    catalog.connectors.push(ConnectorSpec {
-        id: id.to_owned(),
-        group: DEFAULT_GROUP.to_owned(),
-        secret_hash,
-        tenant,
-        revoked: false,
-    });
-    Ok(token_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::{EnrollmentSpec, TenantSpec};
-
-    const NOW: u64 = 1_000_000;
-
-    fn token(id: &str, token: &str, tenant: Option<&str>, expires_at: u64) -> EnrollmentSpec {
-        EnrollmentSpec {
-            id: id.into(),
-            token_hash: secret::hash(token),
-            tenant: tenant.map(str::to_owned),
-            expires_at,
-        }
-    }
-
-    fn catalog() -> Catalog {
-        Catalog {
-            tenants: vec![TenantSpec {
-                name: "acme".into(),
-            }],
-            enrollment_tokens: vec![
-                token("fleet", "t-fleet", None, NOW + 60),
-                token("old", "t-old", None, NOW),
-                token("acme", "t-acme", Some("acme"), NOW + 60),
-            ],
-            ..Catalog::default()
-        }
-    }
-
-    #[test]
-    fn enrollment_adds_the_connector_and_the_default_group() {
-        let mut c = catalog();
-        let used = register(&mut c, "azure-1", "t-fleet", "sha256:h".into(), NOW).expect("ok");
-        assert_eq!(used, "fleet");
-        assert_eq!(c.groups.len(), 1);
-        assert_eq!(
-            (c.groups[0].name.as_str(), &c.groups[0].tenant),
-            ("default", &None)
-        );
-        let added = &c.connectors[0];
-        assert_eq!(
-            (added.id.as_str(), added.group.as_str()),
-            ("azure-1", "default")
-        );
-        assert_eq!(
-            (added.secret_hash.as_str(), added.revoked),
-            ("sha256:h", false)
-        );
-        // The same token enrolls the next connector into the existing group.
-        register(&mut c, "azure-2", "t-fleet", "sha256:i".into(), NOW).expect("ok");
-        assert_eq!((c.groups.len(), c.connectors.len()), (1, 2));
-        assert_eq!(c.enrollment_tokens.len(), 3, "tokens are not used up");
-    }
-
-    #[test]
-    fn the_tokens_tenant_owns_the_connector_and_a_new_group() {
-        let mut c = catalog();
-        register(&mut c, "acme-1", "t-acme", "sha256:h".into(), NOW).expect("ok");
-        assert_eq!(c.groups[0].tenant.as_deref(), Some("acme"));
-        assert_eq!(c.connectors[0].tenant.as_deref(), Some("acme"));
-        // The operator's token cannot put a connector into acme's default group.
-        let err = register(&mut c, "op-1", "t-fleet", "sha256:h".into(), NOW).expect_err("tenant");
-        assert_eq!(err.0, "bad_enrollment");
-        assert!(err.1.contains("another tenant"), "{}", err.1);
-    }
-
-    #[test]
-    fn bad_tokens_and_known_ids_are_refused_without_a_change() {
-        let before = {
-            let mut c = catalog();
-            c.connectors.push(ConnectorSpec {
-                id: "taken".into(),
-                group: "g".into(),
-                secret_hash: "sha256:x".into(),
-                tenant: None,
-                revoked: true,
-            });
-            c
-        };
-        let cases = [
-            (
-                "new-1",
-                "nope",
-                "bad_enrollment",
-                "unknown enrollment token",
-            ),
-            ("new-1", "t-old", "bad_enrollment", "expired"),
-            (
-                "taken",
-                "t-fleet",
-                "already_registered",
-                "already registered; use its secret",
-            ),
-        ];
-        for (id, tok, label, reason) in cases {
-            let mut c = before.clone();
-            let err = register(&mut c, id, tok, "sha256:h".into(), NOW).expect_err(tok);
-            assert_eq!(err.0, label, "{tok}");
-            assert!(err.1.contains(reason), "{tok}: {}", err.1);
-            assert_eq!(c, before, "{tok}: catalog changed");
-        }
-    }
 }
