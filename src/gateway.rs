@@ -255,7 +255,7 @@ pub fn run_gateway(
         },
     };
     let server = spawn_edge_thread(&cfg, parts.live.clone(), edge, opts)?;
-    let mut handle = GatewayHandle {
+    let handle = GatewayHandle {
         https_addr,
         http_addr,
         tunnel_addr,
@@ -268,6 +268,18 @@ pub fn run_gateway(
         server: Some(server),
         control: Some(control),
     };
+    wait_ready(handle, (https_hold, http_hold))
+}
+
+/// Returns the handle once the edge listeners accept connections (the port holds are
+/// released then); stops the gateway when they do not come up.
+fn wait_ready(
+    mut handle: GatewayHandle,
+    (https_hold, http_hold): (PortHold, Option<PortHold>),
+) -> Result<GatewayHandle, GatewayError> {
+    let (https_addr, http_addr) = (handle.https_addr, handle.http_addr);
+    let (tunnel_addr, metrics_addr, admin_addr) =
+        (handle.tunnel_addr, handle.metrics_addr, handle.admin_addr);
     let up = wait_listening(https_addr, Duration::from_secs(15))
         && http_addr.is_none_or(|a| wait_listening(a, Duration::from_secs(15)));
     drop(https_hold);

@@ -192,8 +192,19 @@ async fn handle(
         }
         return Err(format!("welcome not sent: {e}"));
     }
-    let connector = connector.id;
+    let admitted = (connector.id, hello.version);
+    serve_tunnel(stream, remote, ctx, admitted, timings).await
+}
 
+/// Runs an admitted tunnel: the HTTP/2 session, registered while it answers PINGs, until
+/// it closes, misses a ping or its connector leaves the catalog.
+async fn serve_tunnel(
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    remote: SocketAddr,
+    ctx: &TunnelContext,
+    (connector, version): (Arc<str>, String),
+    timings: TunnelTimings,
+) -> Result<(), String> {
     let (send, mut conn) = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONN_WINDOW)
@@ -209,11 +220,11 @@ async fn handle(
         ctx.live.registry().next_tunnel_id(),
         Arc::clone(&connector),
         remote,
-        hello.version.clone(),
+        version.clone(),
         send,
     ));
     ctx.live.registry().add_tunnel(tunnel.clone());
-    tracing::info!(%remote, connector = %connector, version = %hello.version, tunnel = tunnel.id, "tunnel up");
+    tracing::info!(%remote, connector = %connector, version = %version, tunnel = tunnel.id, "tunnel up");
 
     let (interval, timeout) = (timings.ping_interval, timings.ping_timeout);
     let keepalive = async move {
