@@ -1,9 +1,9 @@
 //! Routing-table hot swap at 1k and 100k apps, through the gateway's own `ArcSwap<Snapshot>`
-//! in a `GatewayState`:
+//! in the gateway's `Live` state:
 //! - `swap/snapshot/{n}`: storing a compiled `Arc<Snapshot>` in place of the one in service
 //!   (the old one comes back; nothing is freed);
 //! - `swap/publish/{n}`: that swap plus the registry republishing its live view for the new
-//!   table (10 live connectors), as `GatewayState` does on every reload;
+//!   table (10 live connectors), as `Live::publish` does on every reload;
 //! - `swap/load_full/{n}`: what each request pays to take the snapshot in service;
 //! - `drop/snapshot/{n}` and `drop/table/100000`: freeing the last reference to an old
 //!   snapshot (table + per-app metric handles) or to a bare table, which the gateway leaves to
@@ -15,10 +15,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, SamplingMode};
-use switchyard::catalog::store::Stored;
 use switchyard::catalog::Catalog;
 use switchyard::config::gateway::GatewayConfig;
-use switchyard::gateway::state::{GatewayState, Snapshot, Staged};
+use switchyard::live::{Live, Settings, Snapshot};
 use switchyard::metrics::Metrics;
 use switchyard::routing::RoutingTable;
 use switchyard::tls::CertStore;
@@ -34,26 +33,16 @@ fn compile(catalog: &Catalog, version: u64) -> RoutingTable {
     RoutingTable::compile(catalog, version).expect("compiles")
 }
 
-/// What the gateway publishes for a table (as `GatewayState` builds it).
+/// What the gateway publishes for a table.
 fn snapshot(metrics: &Metrics, table: RoutingTable) -> Arc<Snapshot> {
-    Arc::new(Snapshot {
-        app_metrics: metrics.for_apps(table.apps().map(|r| &*r.app)),
-        unrouted_metrics: metrics.app("-"),
-        table,
-    })
+    let settings = Settings::of(&GatewayConfig::default());
+    Arc::new(Snapshot::new(metrics, table, settings))
 }
 
 /// A gateway's state serving `apps` apps, version 1.
-fn gateway(catalog: &Catalog) -> Arc<GatewayState> {
-    let staged = Staged {
-        table: compile(catalog, 1),
-        certs: CertStore::new(Vec::new()),
-    };
-    let desired = Stored {
-        version: 1,
-        catalog: catalog.clone(),
-    };
-    GatewayState::new(&GatewayConfig::default(), staged, None, desired, None)
+fn gateway(catalog: &Catalog) -> Arc<Live> {
+    let settings = Settings::of(&GatewayConfig::default());
+    Live::new(compile(catalog, 1), settings, CertStore::new(Vec::new()))
 }
 
 fn swap(c: &mut Criterion) {
@@ -61,7 +50,7 @@ fn swap(c: &mut Criterion) {
     for n in [1_000usize, 100_000] {
         let catalog = fixture::catalog(n, LIVE_CONNECTORS);
         let state = gateway(&catalog);
-        let _tunnels = live::connect_all(&state.registry, &state.table().table);
+        let _tunnels = live::connect_all(&state.registry, &state.snapshot().table);
         assert_eq!(state.registry.snapshot().len(), LIVE_CONNECTORS);
         // Two tables take turns: each swap hands back the other one, so no table is freed.
         let mut spare = Some(snapshot(&state.metrics, compile(&catalog, 2)));

@@ -2,7 +2,7 @@
 //! the catalog.
 //!
 //! `request → auth (bearer token → Caller) → routes (table) → body (size, type) → handler →
-//! GatewayState::update_catalog (validate whole, persist, publish) → reply`.
+//! CatalogWriter::write (validate whole, persist, publish) → reply`.
 //!
 //! Handlers are synchronous; writes run on the blocking pool because they wait for the
 //! store's fsync.
@@ -33,12 +33,23 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::gateway::GatewayState;
+use crate::catalog::writer::CatalogWriter;
+use crate::config::gateway::AdminToken;
+use crate::live::Live;
 pub use auth::Caller;
 pub use reply::ApiError;
 use reply::Reply;
 use request::Ctx;
 use routes::{BodyRule, Found};
+
+/// What the admin API reads and writes: the live state, the catalog writer and the admin
+/// tokens in service (no listener, no runtime).
+#[derive(Clone)]
+pub struct AdminState {
+    pub live: Arc<Live>,
+    pub catalog: Arc<dyn CatalogWriter>,
+    pub tokens: Arc<arc_swap::ArcSwap<Vec<AdminToken>>>,
+}
 
 /// How the admin listener serves.
 #[derive(Clone)]
@@ -57,7 +68,7 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Accepts admin connections until the task is dropped.
-pub async fn serve(listener: TcpListener, opts: AdminOptions, state: Arc<GatewayState>) {
+pub async fn serve(listener: TcpListener, opts: AdminOptions, state: AdminState) {
     loop {
         let (sock, remote) = match listener.accept().await {
             Ok(s) => s,
@@ -109,7 +120,7 @@ pub async fn serve(listener: TcpListener, opts: AdminOptions, state: Arc<Gateway
 /// One request, start to end; never fails (errors are answers).
 pub async fn handle(
     req: Request<Incoming>,
-    state: Arc<GatewayState>,
+    state: AdminState,
     max_body: usize,
 ) -> Response<Full<Bytes>> {
     let method = req.method().clone();
@@ -132,7 +143,7 @@ pub async fn handle(
 
 async fn dispatch(
     req: Request<Incoming>,
-    state: Arc<GatewayState>,
+    state: AdminState,
     max_body: usize,
     who: &mut Option<String>,
 ) -> Result<Reply, ApiError> {
@@ -151,7 +162,7 @@ async fn dispatch(
             }),
         };
     }
-    let (caller, name) = auth::authenticate(&parts.headers, &state.admin_tokens.load())?;
+    let (caller, name) = auth::authenticate(&parts.headers, &state.tokens.load())?;
     *who = Some(name);
     let (route, params) = match routes::find(parts.method.as_str(), path) {
         Found::Route(r, p) => (r, p),

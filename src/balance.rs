@@ -7,16 +7,57 @@
 pub mod budget;
 pub mod health;
 
-use std::sync::atomic::Ordering;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use crate::catalog::BalancePolicy;
 use crate::routing::Route;
-use crate::tunnel::registry::{GroupLive, LiveConnector, LiveView};
+
+pub use health::Member;
+
+/// The live members of one group, as the request path sees them.
+pub struct GroupLive<M> {
+    pub policy: BalancePolicy,
+    pub members: Vec<Arc<M>>,
+    /// Rotating counter for round robin and the first P2C candidate.
+    pub rr: AtomicUsize,
+}
+
+impl<M> GroupLive<M> {
+    /// An empty group with a policy.
+    pub fn new(policy: BalancePolicy, members: Vec<Arc<M>>) -> GroupLive<M> {
+        GroupLive {
+            policy,
+            members,
+            rr: AtomicUsize::new(0),
+        }
+    }
+}
+
+/// Immutable view: live members per group.
+pub struct LiveGroups<M> {
+    pub by_group: HashMap<Arc<str>, GroupLive<M>>,
+}
+
+impl<M> Default for LiveGroups<M> {
+    fn default() -> Self {
+        LiveGroups {
+            by_group: HashMap::new(),
+        }
+    }
+}
+
+impl<M> LiveGroups<M> {
+    /// Live members of a group (`None` when it has none).
+    pub fn group(&self, name: &str) -> Option<&GroupLive<M>> {
+        self.by_group.get(name).filter(|g| !g.members.is_empty())
+    }
+}
 
 /// A chosen connector and the group it serves from.
-pub struct Pick {
-    pub connector: Arc<LiveConnector>,
+pub struct Pick<M> {
+    pub connector: Arc<M>,
     pub group: Arc<str>,
     /// Position of the group in the app's chain (0 = primary).
     pub chain_index: usize,
@@ -68,30 +109,30 @@ impl<'a> Ask<'a> {
 /// Picks a connector, or `None` when no group has a usable live connector. When no group
 /// meets `min_live`, the first group with a healthy connector serves (degraded beats 503);
 /// when every connector is ejected, ejected ones are tried.
-pub fn pick(view: &LiveView, ask: &Ask<'_>) -> Option<Pick> {
+pub fn pick<M: Member>(view: &LiveGroups<M>, ask: &Ask<'_>) -> Option<Pick<M>> {
     pick_pass(view, ask, true, true)
         .or_else(|| pick_pass(view, ask, false, true))
         .or_else(|| pick_pass(view, ask, false, false))
 }
 
-fn pick_pass(
-    view: &LiveView,
+fn pick_pass<M: Member>(
+    view: &LiveGroups<M>,
     ask: &Ask<'_>,
     honour_min_live: bool,
     honour_ejection: bool,
-) -> Option<Pick> {
+) -> Option<Pick<M>> {
     for (chain_index, group) in ask.chain.iter().enumerate() {
         let Some(live) = view.group(group) else {
             continue;
         };
-        let healthy = |c: &LiveConnector| !honour_ejection || !c.health.is_ejected(ask.now_ms);
+        let healthy = |c: &M| !honour_ejection || !c.health().is_ejected(ask.now_ms);
         if honour_min_live {
             let up = live.members.iter().filter(|c| healthy(c)).count();
             if up < ask.min_live {
                 continue;
             }
         }
-        let usable = |c: &LiveConnector| healthy(c) && !ask.exclude.iter().any(|e| **e == *c.id);
+        let usable = |c: &M| healthy(c) && !ask.exclude.iter().any(|e| **e == **c.id());
         if let Some(connector) = pick_in_group(live, usable, ask.affinity) {
             return Some(Pick {
                 connector,
@@ -104,11 +145,11 @@ fn pick_pass(
 }
 
 /// Picks inside one group among the members `usable` admits.
-pub fn pick_in_group(
-    live: &GroupLive,
-    usable: impl Fn(&LiveConnector) -> bool,
+pub fn pick_in_group<M: Member>(
+    live: &GroupLive<M>,
+    usable: impl Fn(&M) -> bool,
     affinity: Option<u64>,
-) -> Option<Arc<LiveConnector>> {
+) -> Option<Arc<M>> {
     let members = &live.members;
     if let Some(key) = affinity {
         // Rendezvous hashing: the key stays on its connector while that one is usable,
@@ -116,7 +157,7 @@ pub fn pick_in_group(
         return members
             .iter()
             .filter(|c| usable(c))
-            .max_by_key(|c| mix(key ^ c.id_hash))
+            .max_by_key(|c| mix(key ^ c.id_hash()))
             .cloned();
     }
     let n = members.len();
@@ -165,19 +206,51 @@ pub fn pick_in_group(
 
 #[cfg(test)]
 mod tests {
+    use super::health::Health;
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::atomic::AtomicUsize;
 
-    fn group(policy: BalancePolicy, ids: &[&str]) -> GroupLive {
-        GroupLive {
-            policy,
-            members: ids.iter().map(|id| LiveConnector::detached(id)).collect(),
-            rr: AtomicUsize::new(0),
-        }
+    /// A member with no tunnel behind it.
+    struct Fake {
+        id: Arc<str>,
+        id_hash: u64,
+        health: Health,
+        in_flight: AtomicUsize,
     }
 
-    fn count(g: &GroupLive, n: usize, exclude: &[Arc<str>]) -> HashMap<String, usize> {
+    impl Member for Fake {
+        fn id(&self) -> &Arc<str> {
+            &self.id
+        }
+        fn id_hash(&self) -> u64 {
+            self.id_hash
+        }
+        fn in_flight(&self) -> usize {
+            self.in_flight.load(Ordering::Relaxed)
+        }
+        fn health(&self) -> &Health {
+            &self.health
+        }
+        fn count_ejection(&self) {}
+    }
+
+    type LiveView = LiveGroups<Fake>;
+
+    fn group(policy: BalancePolicy, ids: &[&str]) -> GroupLive<Fake> {
+        let members = ids
+            .iter()
+            .map(|id| {
+                Arc::new(Fake {
+                    id: Arc::from(*id),
+                    id_hash: hash_bytes(id.as_bytes()),
+                    health: Health::default(),
+                    in_flight: AtomicUsize::new(0),
+                })
+            })
+            .collect();
+        GroupLive::new(policy, members)
+    }
+
+    fn count(g: &GroupLive<Fake>, n: usize, exclude: &[Arc<str>]) -> HashMap<String, usize> {
         let mut out = HashMap::new();
         for _ in 0..n {
             let c =
@@ -202,7 +275,7 @@ mod tests {
             assert!(c[id] > 600, "{c:?}");
         }
         // Load one connector: it only wins when both candidates are it, which never happens.
-        let _busy: Vec<_> = (0..10).map(|_| g.members[0].begin()).collect();
+        g.members[0].in_flight.store(10, Ordering::Relaxed);
         let c = count(&g, 1000, &[]);
         assert_eq!(c.get("a"), None, "{c:?}");
     }
@@ -223,7 +296,7 @@ mod tests {
         );
         let chain: Vec<Arc<str>> = vec![Arc::from("primary"), Arc::from("backup")];
         let z: Vec<Arc<str>> = vec![Arc::from("z")];
-        let ask = |exclude: &[Arc<str>]| -> Option<Pick> {
+        let ask = |exclude: &[Arc<str>]| -> Option<Pick<Fake>> {
             let ask = Ask {
                 chain: &chain,
                 min_live: 1,
@@ -278,7 +351,7 @@ mod tests {
             eject_after_failures: 1,
             ..Default::default()
         };
-        let east: Vec<Arc<LiveConnector>> = view.group("east").expect("east").members.clone();
+        let east: Vec<Arc<Fake>> = view.group("east").expect("east").members.clone();
         east[0].health.record_failure(&policy, 10);
         for _ in 0..20 {
             let p = pick(&view, &ask(1)).expect("pick");

@@ -3,8 +3,13 @@
 //! The catalog is plain data. `routing::RoutingTable::compile` validates it and turns it into
 //! the lookup structure the request path uses.
 
+pub mod enroll;
+mod error;
 pub mod secret;
 pub mod store;
+pub mod writer;
+
+pub use error::CatalogError;
 
 use serde::{Deserialize, Serialize};
 

@@ -25,7 +25,7 @@ use pingora::server::ShutdownWatch;
 
 use crate::edge::forward::Served;
 use crate::edge::rescue::ForwardError;
-use crate::gateway::state::GatewayState;
+use crate::live::{Live, Snapshot};
 
 /// The HTTPS edge application: admits a connection under the connection cap, then serves
 /// HTTP on it.
@@ -36,22 +36,24 @@ pub struct EdgeApp {
 
 /// The HTTP side of the edge: one call per request (h1) or stream (h2).
 pub struct EdgeHttp {
-    state: Arc<GatewayState>,
+    live: Arc<Live>,
     options: HttpServerOptions,
 }
 
 impl EdgeApp {
-    /// An edge app serving from the gateway's shared state.
-    pub fn new(state: Arc<GatewayState>) -> EdgeApp {
+    /// An edge app serving from the gateway's live state.
+    pub fn new(live: Arc<Live>) -> EdgeApp {
         let mut options = HttpServerOptions::default();
-        options.h2_idle_timeout = Some(std::time::Duration::from_secs(state.limits.h2_idle_secs));
+        // pingora reads its server options once: a restart applies a new idle timeout.
+        let limits = live.settings().limits;
+        options.h2_idle_timeout = Some(std::time::Duration::from_secs(limits.h2_idle_secs));
         let cap = slow::ConnectionCap::new(
-            state.limits.max_connections,
-            state.metrics.downstream_connections.clone(),
-            state.metrics.downstream_refused.clone(),
+            limits.max_connections,
+            live.metrics.downstream_connections.clone(),
+            live.metrics.downstream_refused.clone(),
         );
         EdgeApp {
-            http: Arc::new(EdgeHttp { state, options }),
+            http: Arc::new(EdgeHttp { live, options }),
             cap,
         }
     }
@@ -93,8 +95,10 @@ impl HttpServerApp for EdgeHttp {
         mut session: ServerSession,
         shutdown: &ShutdownWatch,
     ) -> Option<ReusedHttpStream> {
-        let limits = &self.state.limits;
-        let deadline = slow::head_deadline(&mut session, limits);
+        // Settings copied out before the head arrives: an idle keep-alive connection holds
+        // no snapshot (the request loads its own below).
+        let limits = self.live.settings().limits;
+        let deadline = slow::head_deadline(&mut session, &limits);
         let failed = match tokio::time::timeout(deadline, session.read_request()).await {
             Ok(Ok(true)) => None,
             Ok(Ok(false)) => return None,
@@ -103,7 +107,7 @@ impl HttpServerApp for EdgeHttp {
                 Some(parse_error_status(&e))
             }
             Err(_) => {
-                self.state
+                self.live
                     .metrics
                     .slow_clients
                     .with_label_values(&["header"])
@@ -116,15 +120,17 @@ impl HttpServerApp for EdgeHttp {
             rescue::respond(&mut session, &err).await;
             return None;
         }
-        slow::set_body_timeouts(&mut session, limits);
+        slow::set_body_timeouts(&mut session, &limits);
+        // The one snapshot load of this request: table, metrics and settings agree.
+        let snapshot = self.live.snapshot();
         session.set_keepalive(if *shutdown.borrow() {
             None
         } else {
-            Some(self.state.limits.keepalive_secs)
+            Some(snapshot.settings.limits.keepalive_secs)
         });
         // Boxed on its own: an idle keep-alive connection waits in `read_request` above and
         // so holds only this small future, not the (much larger) state of an exchange.
-        Box::pin(self.respond(session)).await
+        Box::pin(self.respond(session, snapshot)).await
     }
 
     fn server_options(&self) -> Option<&HttpServerOptions> {
@@ -134,11 +140,14 @@ impl HttpServerApp for EdgeHttp {
 
 impl EdgeHttp {
     /// Answers the request `session` has read; hands the connection back for reuse.
-    async fn respond(&self, mut session: ServerSession) -> Option<ReusedHttpStream> {
+    async fn respond(
+        &self,
+        mut session: ServerSession,
+        snapshot: Arc<Snapshot>,
+    ) -> Option<ReusedHttpStream> {
         let started = Instant::now();
         let mut served = Served::default();
-        let snapshot = self.state.snapshot.load_full();
-        let result = serve(&self.state, &snapshot, &mut session, &mut served).await;
+        let result = serve(&self.live, &snapshot, &mut session, &mut served).await;
         let (app_name, reuse) = match &result {
             Ok(app) => (app.clone(), true),
             Err((app, err)) => {
@@ -159,12 +168,12 @@ impl EdgeHttp {
         match &result {
             Err((_, ForwardError::NoLiveConnector(_))) => metrics.no_live.inc(),
             Err((_, ForwardError::BodyTimeout | ForwardError::SlowReader)) => {
-                let slow = &self.state.metrics.slow_clients;
+                let slow = &self.live.metrics.slow_clients;
                 slow.with_label_values(&["body"]).inc();
             }
             _ => {}
         }
-        if self.state.access_log {
+        if snapshot.settings.access_log {
             let req = session.req_header();
             tracing::info!(
                 target: "switchyard::access",
@@ -195,14 +204,14 @@ impl EdgeHttp {
 type AppName = Option<Arc<str>>;
 
 async fn serve(
-    state: &GatewayState,
-    snapshot: &crate::gateway::state::Snapshot,
+    live: &Live,
+    snapshot: &Snapshot,
     session: &mut ServerSession,
     served: &mut Served,
 ) -> Result<AppName, (AppName, ForwardError)> {
     framing::check(session.req_header_mut()).map_err(|e| (None, e))?;
     let req = session.req_header();
-    headers::check_limits(req, &state.limits).map_err(|e| (None, e))?;
+    headers::check_limits(req, &snapshot.settings.limits).map_err(|e| (None, e))?;
     let authority = headers::external_authority(req)
         .map_err(|e| (None, e))?
         .to_owned();
@@ -213,12 +222,16 @@ async fn serve(
         .cloned()
         .ok_or((None, ForwardError::NoApp))?;
     let app = Some(route.app.clone());
-    let view = state.registry.view();
     let metrics = snapshot
         .app_metrics
         .get(&route.app)
         .unwrap_or(&snapshot.unrouted_metrics);
-    forward::forward(state, session, &view, &route, metrics, &authority, served)
+    let edge = forward::EdgeContext {
+        live,
+        settings: &snapshot.settings,
+        view: &live.registry.view(),
+    };
+    forward::forward(&edge, session, &route, metrics, &authority, served)
         .await
         .map_err(|e| (app.clone(), e))?;
     Ok(app)

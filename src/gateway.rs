@@ -1,7 +1,6 @@
 //! Running a gateway: stage the configuration, start the tunnel and metrics listeners on a
 //! control runtime, start the pingora edge on its own thread, and hand back a handle.
 
-pub mod state;
 mod watch;
 
 use std::net::SocketAddr;
@@ -17,12 +16,19 @@ use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownS
 use pingora::services::listening::Service;
 use tokio::net::TcpListener;
 
+use crate::admin::{AdminOptions, AdminState};
+use crate::catalog::store::{FileStore, Stored};
+use crate::catalog::writer::CatalogWriter;
 use crate::config::gateway::GatewayConfig;
 use crate::edge::redirect::RedirectApp;
 use crate::edge::EdgeApp;
+use crate::live::catalog::FileCatalog;
+use crate::live::reload::Reloader;
+use crate::live::stage::{stage_with, Staged};
+use crate::live::{Live, Settings};
 use crate::net::{wait_listening, PortHold};
 use crate::tls::{HandshakeFailures, HelloCheck, SniResolver};
-pub use state::GatewayState;
+use crate::tunnel::acceptor::TunnelContext;
 
 /// Why a gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +64,12 @@ pub struct GatewayHandle {
     pub metrics_addr: SocketAddr,
     /// The admin API listener (`None` when `admin.listen` is empty).
     pub admin_addr: Option<SocketAddr>,
-    pub state: Arc<GatewayState>,
+    /// The live state: snapshot, registry, metrics.
+    pub live: Arc<Live>,
+    /// The catalog writer (desired state, store).
+    pub catalog: Arc<FileCatalog>,
+    /// Applies configuration files.
+    pub reloader: Arc<Reloader>,
     stop: tokio::sync::watch::Sender<Option<StopKind>>,
     server: Option<std::thread::JoinHandle<()>>,
     control: Option<tokio::runtime::Runtime>,
@@ -73,12 +84,12 @@ enum StopKind {
 impl GatewayHandle {
     /// Re-reads the config file and applies it (all or nothing).
     pub fn reload(&self) -> Result<u64, Vec<String>> {
-        self.state.reload_from_file()
+        self.reloader.reload_from_file()
     }
 
     /// Applies a configuration given in memory (all or nothing).
     pub fn apply(&self, cfg: &GatewayConfig) -> Result<u64, Vec<String>> {
-        self.state.apply(cfg)
+        self.reloader.apply(cfg)
     }
 
     /// A handle on the control runtime (for the binary's signal handling).
@@ -187,68 +198,9 @@ pub fn run_gateway(
     cfg: GatewayConfig,
     opts: GatewayOptions,
 ) -> Result<GatewayHandle, GatewayError> {
-    let store = cfg
-        .store
-        .dir
-        .as_ref()
-        .map(|d| crate::catalog::store::FileStore::in_dir(&cfg.resolve(d)));
-    let (desired, seed) = match &store {
-        None => (
-            crate::catalog::store::Stored {
-                version: 1,
-                catalog: cfg.catalog(),
-            },
-            false,
-        ),
-        Some(s) => match s.load() {
-            Ok(Some(stored)) => (stored, false),
-            Ok(None) => (
-                crate::catalog::store::Stored {
-                    version: 1,
-                    catalog: cfg.catalog(),
-                },
-                true,
-            ),
-            Err(e) => return Err(GatewayError::Invalid(vec![e.to_string()])),
-        },
-    };
-    let staged = state::stage_with(&cfg, &desired.catalog, desired.version)
-        .map_err(GatewayError::Invalid)?;
-    if let (Some(s), true) = (&store, seed) {
-        s.save(&desired)
-            .map_err(|e| GatewayError::Start(e.to_string()))?;
-        tracing::info!(path = %s.path().display(), "catalog store seeded from the configuration file");
-    }
-    let tunnel_cert_paths = cfg
-        .tunnel_cert()
-        .ok_or_else(|| GatewayError::Invalid(vec!["tunnel: no certificate".into()]))?;
-    let tunnel_cert = crate::tls::load_cert_pair(
-        &cfg.resolve(&tunnel_cert_paths.cert),
-        &cfg.resolve(&tunnel_cert_paths.key),
-    )
-    .map_err(|e| GatewayError::Invalid(vec![format!("tunnel certificate: {e}")]))?;
-    let tunnel_tls =
-        tokio_rustls::TlsAcceptor::from(Arc::new(crate::tls::server_config(&tunnel_cert, &[])));
-
-    let https_hold = PortHold::new(parse_addr("listen.https", &cfg.listen.https)?, opts.upgrade)
-        .map_err(|source| GatewayError::Bind {
-            what: "HTTPS listener",
-            addr: cfg.listen.https.clone(),
-            source,
-        })?;
-    let http_hold = match &cfg.listen.http {
-        Some(a) => Some(
-            PortHold::new(parse_addr("listen.http", a)?, opts.upgrade).map_err(|source| {
-                GatewayError::Bind {
-                    what: "HTTP listener",
-                    addr: a.clone(),
-                    source,
-                }
-            })?,
-        ),
-        None => None,
-    };
-
+    let (desired, store, staged) = load_catalog(&cfg)?;
+    let tunnel_tls = tunnel_tls(&cfg)?;
+    let (https_hold, http_hold) = hold_edge_ports(&cfg, opts.upgrade)?;
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.runtime.control_threads.max(1))
         .thread_name("switchyard-control")
@@ -257,130 +209,77 @@ pub fn run_gateway(
         .map_err(|e| GatewayError::Start(format!("control runtime: {e}")))?;
     // Bound here with std so errors surface now and the addresses are known; the control
     // runtime adopts them (this function may itself be called from async code).
-    let bind_std = |what: &'static str, addr: &str| {
-        let parsed = parse_addr(what, addr)?;
-        crate::net::bind_shared(parsed).map_err(|source| GatewayError::Bind {
-            what,
-            addr: addr.to_string(),
-            source,
-        })
-    };
     let tunnel_listener = bind_std("tunnel listener", &cfg.listen.tunnel)?;
     let metrics_listener = bind_std("metrics listener", &cfg.listen.metrics)?;
-    let tunnel_addr = tunnel_listener
-        .local_addr()
-        .map_err(|e| GatewayError::Start(e.to_string()))?;
-    let metrics_addr = metrics_listener
-        .local_addr()
-        .map_err(|e| GatewayError::Start(e.to_string()))?;
-    let admin = match cfg.admin.listen.as_str() {
-        "" => None,
-        addr => {
-            let tls = match (&cfg.admin.tls_cert, &cfg.admin.tls_key) {
-                (Some(cert), Some(key)) => {
-                    let pair = crate::tls::load_cert_pair(&cfg.resolve(cert), &cfg.resolve(key))
-                        .map_err(|e| GatewayError::Invalid(vec![format!("admin TLS: {e}")]))?;
-                    Some(tokio_rustls::TlsAcceptor::from(Arc::new(
-                        crate::tls::server_config(&pair, &[b"h2", b"http/1.1"]),
-                    )))
-                }
-                _ => None,
-            };
-            let listener = bind_std("admin listener", addr)?;
-            let bound = listener
-                .local_addr()
-                .map_err(|e| GatewayError::Start(e.to_string()))?;
-            let opts = crate::admin::AdminOptions {
-                tls,
-                max_body_bytes: cfg.admin.max_body_bytes,
-            };
-            Some((listener, bound, opts))
-        }
-    };
+    let tunnel_addr = local_addr(&tunnel_listener)?;
+    let metrics_addr = local_addr(&metrics_listener)?;
+    let admin = admin_listener(&cfg)?;
     let admin_addr = admin.as_ref().map(|(_, a, _)| *a);
 
-    let state = GatewayState::new(&cfg, staged, opts.config_path.clone(), desired, store);
-    let tunnel_acceptor = {
-        let state = state.clone();
-        control.spawn(async move {
-            match TcpListener::from_std(tunnel_listener) {
-                Ok(l) => crate::tunnel::acceptor::serve(l, tunnel_tls, state).await,
-                Err(e) => tracing::error!(error = %e, "tunnel listener"),
-            }
-        })
+    let live = Live::new(staged.table, Settings::of(&cfg), staged.certs);
+    let catalog = Arc::new(FileCatalog::new(live.clone(), desired, store));
+    let reloader = Arc::new(Reloader::new(
+        live.clone(),
+        catalog.clone(),
+        opts.config_path.clone(),
+        cfg.clone(),
+    ));
+    let parts = Parts {
+        live,
+        catalog,
+        reloader,
     };
-    {
-        let metrics = state.metrics.clone();
-        control.spawn(async move {
-            match TcpListener::from_std(metrics_listener) {
-                Ok(l) => crate::metrics::serve(l, metrics).await,
-                Err(e) => tracing::error!(error = %e, "metrics listener"),
-            }
-        });
-    }
-    let admin_task = admin.map(|(listener, _, admin_opts)| {
-        let state = state.clone();
-        control
-            .spawn(async move {
-                match TcpListener::from_std(listener) {
-                    Ok(l) => crate::admin::serve(l, admin_opts, state).await,
-                    Err(e) => tracing::error!(error = %e, "admin listener"),
-                }
-            })
-            .abort_handle()
-    });
-    if let Some(path) = &opts.config_path {
-        if cfg.runtime.watch_interval_ms > 0 {
-            control.spawn(watch::watch_file(
-                path.clone(),
-                Duration::from_millis(cfg.runtime.watch_interval_ms),
-                state.clone(),
-            ));
-        }
-    }
-
+    let tasks = spawn_control_tasks(
+        &control,
+        &cfg,
+        &opts,
+        &parts,
+        (tunnel_listener, tunnel_tls),
+        metrics_listener,
+        admin,
+    );
     let (stop, stop_rx) = tokio::sync::watch::channel(None);
     let https_addr = https_hold.addr;
     let http_addr = http_hold.as_ref().map(|h| h.addr);
-    let server = {
-        let state = state.clone();
-        let cfg = cfg.clone();
-        let https_reuse = https_hold.needs_reuseport();
-        let http_reuse = http_hold.as_ref().is_some_and(|h| h.needs_reuseport());
-        let handover = Handover {
+    let edge = EdgeStart {
+        https: (https_addr, https_hold.needs_reuseport()),
+        http: http_hold.as_ref().map(|h| (h.addr, h.needs_reuseport())),
+        stop: StopSignal {
+            rx: stop_rx,
+            unix: false,
+        },
+        handover: Handover {
             control: control.handle().clone(),
-            tunnel_acceptor: tunnel_acceptor.abort_handle(),
-            admin: admin_task,
-        };
-        std::thread::Builder::new()
-            .name("switchyard-edge".into())
-            .spawn(move || {
-                run_edge(
-                    &cfg,
-                    state,
-                    (https_addr, https_reuse),
-                    http_addr.map(|a| (a, http_reuse)),
-                    opts,
-                    StopSignal {
-                        rx: stop_rx,
-                        unix: false,
-                    },
-                    handover,
-                )
-            })
-            .map_err(|e| GatewayError::Start(format!("edge thread: {e}")))?
+            tunnel_acceptor: tasks.tunnel_acceptor,
+            admin: tasks.admin,
+        },
     };
-    let mut handle = GatewayHandle {
+    let server = spawn_edge_thread(&cfg, parts.live.clone(), edge, opts)?;
+    let handle = GatewayHandle {
         https_addr,
         http_addr,
         tunnel_addr,
         metrics_addr,
         admin_addr,
-        state,
+        live: parts.live,
+        catalog: parts.catalog,
+        reloader: parts.reloader,
         stop,
         server: Some(server),
         control: Some(control),
     };
+    wait_ready(handle, (https_hold, http_hold))
+}
+
+/// Returns the handle once the edge listeners accept connections (the port holds are
+/// released then); stops the gateway when they do not come up.
+fn wait_ready(
+    mut handle: GatewayHandle,
+    (https_hold, http_hold): (PortHold, Option<PortHold>),
+) -> Result<GatewayHandle, GatewayError> {
+    let (https_addr, http_addr) = (handle.https_addr, handle.http_addr);
+    let (tunnel_addr, metrics_addr, admin_addr) =
+        (handle.tunnel_addr, handle.metrics_addr, handle.admin_addr);
     let up = wait_listening(https_addr, Duration::from_secs(15))
         && http_addr.is_none_or(|a| wait_listening(a, Duration::from_secs(15)));
     drop(https_hold);
@@ -402,6 +301,203 @@ pub fn run_gateway(
     Ok(handle)
 }
 
+/// The live state, the catalog writer and the reloader of one gateway.
+struct Parts {
+    live: Arc<Live>,
+    catalog: Arc<FileCatalog>,
+    reloader: Arc<Reloader>,
+}
+
+/// The desired state (from the store, or the file when there is none or it is empty), its
+/// store, and the configuration staged with it. An empty store is seeded from the file.
+fn load_catalog(cfg: &GatewayConfig) -> Result<(Stored, Option<FileStore>, Staged), GatewayError> {
+    let store = cfg
+        .store
+        .dir
+        .as_ref()
+        .map(|d| FileStore::in_dir(&cfg.resolve(d)));
+    let from_file = || Stored {
+        version: 1,
+        catalog: cfg.catalog(),
+    };
+    let (desired, seed) = match &store {
+        None => (from_file(), false),
+        Some(s) => match s.load() {
+            Ok(Some(stored)) => (stored, false),
+            Ok(None) => (from_file(), true),
+            Err(e) => return Err(GatewayError::Invalid(vec![e.to_string()])),
+        },
+    };
+    let staged =
+        stage_with(cfg, &desired.catalog, desired.version).map_err(GatewayError::Invalid)?;
+    if let (Some(s), true) = (&store, seed) {
+        s.save(&desired)
+            .map_err(|e| GatewayError::Start(e.to_string()))?;
+        tracing::info!(path = %s.path().display(), "catalog store seeded from the configuration file");
+    }
+    Ok((desired, store, staged))
+}
+
+/// The TLS acceptor of the tunnel listener.
+fn tunnel_tls(cfg: &GatewayConfig) -> Result<tokio_rustls::TlsAcceptor, GatewayError> {
+    let paths = cfg
+        .tunnel_cert()
+        .ok_or_else(|| GatewayError::Invalid(vec!["tunnel: no certificate".into()]))?;
+    let cert = crate::tls::load_cert_pair(&cfg.resolve(&paths.cert), &cfg.resolve(&paths.key))
+        .map_err(|e| GatewayError::Invalid(vec![format!("tunnel certificate: {e}")]))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(
+        crate::tls::server_config(&cert, &[]),
+    )))
+}
+
+/// Reserves the edge ports (HTTPS, and plain HTTP when configured) until pingora binds them.
+fn hold_edge_ports(
+    cfg: &GatewayConfig,
+    upgrade: bool,
+) -> Result<(PortHold, Option<PortHold>), GatewayError> {
+    let hold = |what: &'static str, setting: &'static str, addr: &str| {
+        PortHold::new(parse_addr(setting, addr)?, upgrade).map_err(|source| GatewayError::Bind {
+            what,
+            addr: addr.to_string(),
+            source,
+        })
+    };
+    let https = hold("HTTPS listener", "listen.https", &cfg.listen.https)?;
+    let http = match &cfg.listen.http {
+        Some(a) => Some(hold("HTTP listener", "listen.http", a)?),
+        None => None,
+    };
+    Ok((https, http))
+}
+
+fn bind_std(what: &'static str, addr: &str) -> Result<std::net::TcpListener, GatewayError> {
+    let parsed = parse_addr(what, addr)?;
+    crate::net::bind_shared(parsed).map_err(|source| GatewayError::Bind {
+        what,
+        addr: addr.to_string(),
+        source,
+    })
+}
+
+fn local_addr(l: &std::net::TcpListener) -> Result<SocketAddr, GatewayError> {
+    l.local_addr()
+        .map_err(|e| GatewayError::Start(e.to_string()))
+}
+
+type AdminListener = (std::net::TcpListener, SocketAddr, AdminOptions);
+
+/// The admin listener, bound, with its TLS (`None` when `admin.listen` is empty).
+fn admin_listener(cfg: &GatewayConfig) -> Result<Option<AdminListener>, GatewayError> {
+    let addr = match cfg.admin.listen.as_str() {
+        "" => return Ok(None),
+        addr => addr,
+    };
+    let tls = match (&cfg.admin.tls_cert, &cfg.admin.tls_key) {
+        (Some(cert), Some(key)) => {
+            let pair = crate::tls::load_cert_pair(&cfg.resolve(cert), &cfg.resolve(key))
+                .map_err(|e| GatewayError::Invalid(vec![format!("admin TLS: {e}")]))?;
+            Some(tokio_rustls::TlsAcceptor::from(Arc::new(
+                crate::tls::server_config(&pair, &[b"h2", b"http/1.1"]),
+            )))
+        }
+        _ => None,
+    };
+    let listener = bind_std("admin listener", addr)?;
+    let bound = local_addr(&listener)?;
+    let opts = AdminOptions {
+        tls,
+        max_body_bytes: cfg.admin.max_body_bytes,
+    };
+    Ok(Some((listener, bound, opts)))
+}
+
+/// The control tasks a hand-over stops.
+struct ControlTasks {
+    tunnel_acceptor: tokio::task::AbortHandle,
+    admin: Option<tokio::task::AbortHandle>,
+}
+
+/// Starts the tunnel acceptor, the metrics and admin listeners and the file watcher on the
+/// control runtime.
+fn spawn_control_tasks(
+    control: &tokio::runtime::Runtime,
+    cfg: &GatewayConfig,
+    opts: &GatewayOptions,
+    parts: &Parts,
+    (tunnel_listener, tunnel_tls): (std::net::TcpListener, tokio_rustls::TlsAcceptor),
+    metrics_listener: std::net::TcpListener,
+    admin: Option<AdminListener>,
+) -> ControlTasks {
+    let catalog: Arc<dyn CatalogWriter> = parts.catalog.clone();
+    let ctx = TunnelContext {
+        live: parts.live.clone(),
+        catalog: catalog.clone(),
+    };
+    let tunnel_acceptor = control.spawn(async move {
+        match TcpListener::from_std(tunnel_listener) {
+            Ok(l) => crate::tunnel::acceptor::serve(l, tunnel_tls, ctx).await,
+            Err(e) => tracing::error!(error = %e, "tunnel listener"),
+        }
+    });
+    let metrics = parts.live.metrics.clone();
+    control.spawn(async move {
+        match TcpListener::from_std(metrics_listener) {
+            Ok(l) => crate::metrics::serve(l, metrics).await,
+            Err(e) => tracing::error!(error = %e, "metrics listener"),
+        }
+    });
+    let admin = admin.map(|(listener, _, admin_opts)| {
+        let state = AdminState {
+            live: parts.live.clone(),
+            catalog,
+            tokens: parts.reloader.admin_tokens.clone(),
+        };
+        control
+            .spawn(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(l) => crate::admin::serve(l, admin_opts, state).await,
+                    Err(e) => tracing::error!(error = %e, "admin listener"),
+                }
+            })
+            .abort_handle()
+    });
+    if let Some(path) = &opts.config_path {
+        if cfg.runtime.watch_interval_ms > 0 {
+            control.spawn(watch::watch_file(
+                path.clone(),
+                Duration::from_millis(cfg.runtime.watch_interval_ms),
+                parts.reloader.clone(),
+            ));
+        }
+    }
+    ControlTasks {
+        tunnel_acceptor: tunnel_acceptor.abort_handle(),
+        admin,
+    }
+}
+
+/// What the edge thread needs besides the configuration and the live state.
+struct EdgeStart {
+    https: (SocketAddr, bool),
+    http: Option<(SocketAddr, bool)>,
+    stop: StopSignal,
+    handover: Handover,
+}
+
+/// Runs the pingora edge on a thread of its own (pingora builds its own runtimes).
+fn spawn_edge_thread(
+    cfg: &GatewayConfig,
+    live: Arc<Live>,
+    edge: EdgeStart,
+    opts: GatewayOptions,
+) -> Result<std::thread::JoinHandle<()>, GatewayError> {
+    let cfg = cfg.clone();
+    std::thread::Builder::new()
+        .name("switchyard-edge".into())
+        .spawn(move || run_edge(&cfg, live, edge, opts))
+        .map_err(|e| GatewayError::Start(format!("edge thread: {e}")))
+}
+
 /// What the old process does when a new one takes over (`gateway -u`, then SIGQUIT).
 struct Handover {
     control: tokio::runtime::Handle,
@@ -414,11 +510,7 @@ impl Handover {
     /// the tunnel listener closes (so new tunnels land on the new process, which shares the
     /// port) and every connector is asked to dial replacements; the old tunnels keep serving
     /// this process's last requests until it exits.
-    fn watch(
-        self,
-        mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>,
-        state: Arc<GatewayState>,
-    ) {
+    fn watch(self, mut phases: tokio::sync::broadcast::Receiver<ExecutionPhase>, live: Arc<Live>) {
         self.control.spawn(async move {
             loop {
                 match phases.recv().await {
@@ -431,7 +523,7 @@ impl Handover {
                     }
                     Ok(ExecutionPhase::GracefulUpgradeCloseTimeout) => {
                         self.tunnel_acceptor.abort();
-                        let n = state.registry.request_reconnect_all();
+                        let n = live.registry.request_reconnect_all();
                         tracing::info!(
                             tunnels = n,
                             "handing over: connectors asked to reconnect to the new process"
@@ -454,11 +546,11 @@ fn socket_options(reuseport: bool) -> TcpSocketOptions {
     o
 }
 
-/// The edge listener, which also tells the gateway state which runtime it runs on (tunnels
-/// are then driven there: see [`GatewayState::edge_runtime`]).
+/// The edge listener, which also tells the live state which runtime it runs on (tunnels
+/// are then driven there: see [`Live::edge_runtime`]).
 struct EdgeService {
     inner: Service<EdgeApp>,
-    state: Arc<GatewayState>,
+    live: Arc<Live>,
 }
 
 #[async_trait]
@@ -470,7 +562,7 @@ impl pingora::services::Service for EdgeService {
         listeners_per_fd: usize,
     ) {
         let _ = self
-            .state
+            .live
             .edge_runtime
             .set(tokio::runtime::Handle::current());
         pingora::services::Service::start_service(&mut self.inner, fds, shutdown, listeners_per_fd)
@@ -490,15 +582,13 @@ impl pingora::services::Service for EdgeService {
     }
 }
 
-fn run_edge(
-    cfg: &GatewayConfig,
-    state: Arc<GatewayState>,
-    https: (SocketAddr, bool),
-    http: Option<(SocketAddr, bool)>,
-    opts: GatewayOptions,
-    mut stop: StopSignal,
-    handover: Handover,
-) {
+fn run_edge(cfg: &GatewayConfig, live: Arc<Live>, edge: EdgeStart, opts: GatewayOptions) {
+    let EdgeStart {
+        https,
+        http,
+        mut stop,
+        handover,
+    } = edge;
     let threads = if cfg.runtime.threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -530,13 +620,13 @@ fn run_edge(
             return;
         }
     };
-    let failures = HandshakeFailures::new(&state.metrics.tls_handshake_failures);
+    let failures = HandshakeFailures::new(&live.metrics.tls_handshake_failures);
     tls.set_cert_resolver(Arc::new(SniResolver::new(
-        state.certs.clone(),
+        live.certs.clone(),
         failures.clone(),
     )));
     tls.enable_h2();
-    let mut edge = Service::new("switchyard-edge".into(), EdgeApp::new(state.clone()));
+    let mut edge = Service::new("switchyard-edge".into(), EdgeApp::new(live.clone()));
     edge.endpoints()
         .set_pre_tls_callback(Arc::new(HelloCheck::new(failures)));
     edge.add_listener(
@@ -546,7 +636,7 @@ fn run_edge(
     );
     server.add_service(EdgeService {
         inner: edge,
-        state: state.clone(),
+        live: live.clone(),
     });
     if let Some((addr, reuse)) = http {
         let mut redirect = Service::new(
@@ -561,7 +651,7 @@ fn run_edge(
         server.add_service(redirect);
     }
     server.bootstrap();
-    handover.watch(server.watch_execution_phase(), state);
+    handover.watch(server.watch_execution_phase(), live);
     server.run(RunArgs {
         shutdown_signal: Box::new(stop),
     });

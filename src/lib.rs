@@ -13,6 +13,7 @@ pub mod connector;
 pub mod ctl;
 pub mod edge;
 pub mod gateway;
+pub mod live;
 pub mod metrics;
 pub mod net;
 pub mod quickstart;

@@ -167,11 +167,11 @@ fn gateway(config: PathBuf, test: bool, upgrade: bool) -> anyhow::Result<ExitCod
     };
     // The log filter counts the handshake failures only pingora's log line reveals.
     switchyard::tls::quiet::attach(switchyard::tls::HandshakeFailures::new(
-        &handle.state.metrics.tls_handshake_failures,
+        &handle.live.metrics.tls_handshake_failures,
     ));
     // SIGHUP reloads; SIGTERM/SIGINT/SIGQUIT are handled by the edge server.
     if let Some(rt) = handle.control() {
-        let state = handle.state.clone();
+        let state = handle.reloader.clone();
         rt.spawn(async move {
             let Ok(mut hup) =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())

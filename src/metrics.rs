@@ -36,6 +36,8 @@ pub struct Metrics {
     pub table_swaps: IntCounter,
     pub reloads: IntCounter,
     pub reload_failures: IntCounter,
+    /// 1 for each setting the file changed that only a restart applies.
+    pub reload_restart_needed: IntGaugeVec,
     pub tls_handshake_failures: IntCounterVec,
     pub tunnel_auth_failures: IntCounterVec,
     pub tunnel_disconnects: IntCounterVec,
@@ -162,6 +164,12 @@ impl Metrics {
                 &r,
                 "switchyard_config_reload_failures_total",
                 "Configuration reloads rejected (the previous configuration kept serving).",
+            ),
+            reload_restart_needed: gauge_vec(
+                &r,
+                "switchyard_config_reload_restart_needed",
+                "Settings changed in the configuration file that only a restart applies (1 while the file differs from what runs).",
+                &["setting"],
             ),
             tls_handshake_failures: counter_vec(
                 &r,

@@ -177,7 +177,7 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
     // The quickstart is the process's only gateway: the binary's log filter counts the
     // handshake failures only pingora's log line reveals into its metrics.
     crate::tls::quiet::attach(crate::tls::HandshakeFailures::new(
-        &gateway.state.metrics.tls_handshake_failures,
+        &gateway.live.metrics.tls_handshake_failures,
     ));
     let connectors = runtime.block_on(start_connectors(gateway.tunnel_addr, &ca_path, &secrets))?;
     Ok(Quickstart {

@@ -42,6 +42,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::catalog::CatalogError;
 use crate::catalog::{BalancePolicy, Catalog};
 
 use index::{FastMap, HostRoutes};
@@ -129,25 +130,6 @@ pub struct InternalUrl {
     pub authority: http::uri::Authority,
     /// Path of the internal URL when it is neither empty nor `/`, without trailing `/`.
     pub base_path: Option<String>,
-}
-
-/// One problem found in a catalog, with where it is.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{path}: {message}")]
-pub struct CatalogError {
-    /// Where the problem is: `apps[3].groups[0]`, `connectors[1].secret_hash`, …
-    pub path: String,
-    /// What is wrong: `unknown group "dc-est"`.
-    pub message: String,
-}
-
-impl CatalogError {
-    fn new(path: impl Into<String>, message: impl Into<String>) -> CatalogError {
-        CatalogError {
-            path: path.into(),
-            message: message.into(),
-        }
-    }
 }
 
 impl RoutingTable {

@@ -13,8 +13,10 @@ pub struct Tunnels {
     _runtime: tokio::runtime::Runtime,
 }
 
-/// Opens one tunnel for every connector of `table` and registers it.
+/// Gives the registry the table's group membership, then opens one tunnel for every
+/// connector of `table` and registers it.
 pub fn connect_all(registry: &Registry, table: &RoutingTable) -> Tunnels {
+    registry.on_table_swap(table);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -42,7 +44,7 @@ pub fn connect_all(registry: &Registry, table: &RoutingTable) -> Tunnels {
             "bench".into(),
             send,
         );
-        registry.add_tunnel(Arc::new(tunnel), table);
+        registry.add_tunnel(Arc::new(tunnel));
     }
     Tunnels { _runtime: runtime }
 }

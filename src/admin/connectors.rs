@@ -64,7 +64,7 @@ fn find(c: &Catalog, caller: &Caller, id: &str) -> Result<usize, ApiError> {
 /// `GET /connectors`.
 pub fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let d = ctx.desired();
-    let live = ctx.state.registry.statuses();
+    let live = ctx.state.live.registry.statuses();
     let items: Vec<Value> = d
         .catalog
         .connectors
@@ -79,7 +79,7 @@ pub fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let d = ctx.desired();
     let i = find(&d.catalog, &ctx.caller, ctx.param(0))?;
-    let live = ctx.state.registry.statuses();
+    let live = ctx.state.live.registry.statuses();
     Ok(Reply::ok(view(&d.catalog.connectors[i], &live), d.version))
 }
 
@@ -124,7 +124,7 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         c.connectors.push(spec.clone());
         Ok(spec)
     })?;
-    let live = ctx.state.registry.statuses();
+    let live = ctx.state.live.registry.statuses();
     Ok(Reply::created(
         json!({ "connector": view(&spec, &live), "secret": secret }),
         version,
@@ -142,7 +142,7 @@ fn change(
         f(c, i)?;
         Ok(c.connectors[i].clone())
     })?;
-    let live = ctx.state.registry.statuses();
+    let live = ctx.state.live.registry.statuses();
     Ok(Reply::ok(view(&spec, &live), version))
 }
 

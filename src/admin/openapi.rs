@@ -398,11 +398,12 @@ fn schemas() -> Value {
                 } },
                 "last_reload": {
                     "type": "object",
-                    "required": ["ok", "at_unix", "errors"],
+                    "required": ["ok", "at_unix", "errors", "restart_needed"],
                     "properties": {
                         "ok": { "type": "boolean" },
                         "at_unix": { "type": "integer", "nullable": true },
-                        "errors": strings
+                        "errors": strings,
+                        "restart_needed": strings
                     }
                 },
                 "store": nullable("string")

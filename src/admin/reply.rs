@@ -6,7 +6,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{json, Value};
 
-use crate::gateway::state::UpdateError;
+use crate::catalog::writer::UpdateError;
 use crate::routing::CatalogError;
 
 /// A successful answer: status, optional JSON body, optional catalog version (`ETag`).

@@ -8,13 +8,14 @@ use serde::de::DeserializeOwned;
 
 use super::auth::Caller;
 use super::reply::ApiError;
+use super::AdminState;
 use crate::catalog::store::Stored;
+use crate::catalog::writer::UpdateCatalog;
 use crate::catalog::Catalog;
-use crate::gateway::GatewayState;
 
 /// What a handler gets.
 pub struct Ctx {
-    pub state: Arc<GatewayState>,
+    pub state: AdminState,
     pub caller: Caller,
     /// Decoded `{…}` segments of the route, in order.
     pub params: Vec<String>,
@@ -52,7 +53,7 @@ impl Ctx {
 
     /// The desired state as it is now (reads).
     pub fn desired(&self) -> Arc<Stored> {
-        self.state.desired.load_full()
+        self.state.catalog.desired()
     }
 
     /// Applies `change` to the catalog: validated whole, persisted, published before this
@@ -63,6 +64,7 @@ impl Ctx {
     ) -> Result<(u64, T), ApiError> {
         let tenant = self.caller.tenant().is_some();
         self.state
+            .catalog
             .update_catalog(self.if_match, change)
             .map_err(|e| match ApiError::from(e) {
                 e if tenant => e.redacted(),

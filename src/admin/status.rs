@@ -13,7 +13,7 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let d = ctx.desired();
     let c = &d.catalog;
     let caller = &ctx.caller;
-    let view = ctx.state.registry.view();
+    let view = ctx.state.live.registry.view();
     let live_in = |group: &str| view.group(group).map_or(0, |g| g.members.len());
     let groups: Vec<Value> = c
         .groups
@@ -21,18 +21,19 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
         .filter(|g| caller.sees(&g.tenant))
         .map(|g| json!({ "name": g.name, "live_connectors": live_in(&g.name) }))
         .collect();
-    let statuses = ctx.state.registry.statuses();
+    let statuses = ctx.state.live.registry.statuses();
     let connectors_live = c
         .connectors
         .iter()
         .filter(|x| caller.sees(&x.tenant) && !x.revoked)
         .filter(|x| statuses.get(x.id.as_str()).is_some_and(|s| s.tunnels > 0))
         .count();
-    let reload = ctx.state.last_reload.load();
-    // Reload errors may name any object of the catalog: operators only.
-    let errors = match caller.tenant() {
-        None => reload.errors.clone(),
-        Some(_) => Vec::new(),
+    let reload = ctx.state.live.last_reload.load();
+    // Reload errors may name any object of the catalog, and settings are the operator's:
+    // operators only.
+    let (errors, restart_needed) = match caller.tenant() {
+        None => (reload.errors.clone(), reload.restart_needed.clone()),
+        Some(_) => (Vec::new(), Vec::new()),
     };
     let body = json!({
         "version": d.version,
@@ -43,8 +44,9 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
             "ok": reload.ok,
             "at_unix": reload.at.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs()),
             "errors": errors,
+            "restart_needed": restart_needed,
         },
-        "store": ctx.state.store.as_ref().map(|s| s.path().display().to_string()),
+        "store": ctx.state.catalog.location(),
     });
     Ok(Reply::ok(body, d.version))
 }

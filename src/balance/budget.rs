@@ -7,8 +7,9 @@ use crate::balance::health::now_ms;
 
 /// Counts requests and retries in one-second windows; lock-free.
 pub struct RetryBudget {
-    ratio: f64,
-    floor: u64,
+    /// The ratio's `f64` bits: a reload changes it without a lock.
+    ratio: AtomicU64,
+    floor: AtomicU64,
     window_start: AtomicU64,
     requests: AtomicU64,
     retries: AtomicU64,
@@ -20,13 +21,19 @@ impl RetryBudget {
     /// A budget of `ratio` extra requests plus `floor` retries per second.
     pub fn new(ratio: f64, floor: u32) -> RetryBudget {
         RetryBudget {
-            ratio,
-            floor: u64::from(floor),
+            ratio: AtomicU64::new(ratio.to_bits()),
+            floor: AtomicU64::new(u64::from(floor)),
             window_start: AtomicU64::new(now_ms()),
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             previous: AtomicU64::new(0),
         }
+    }
+
+    /// Takes a new ratio and floor (a reload); counts in the current window stay.
+    pub fn set(&self, ratio: f64, floor: u32) {
+        self.ratio.store(ratio.to_bits(), Ordering::Relaxed);
+        self.floor.store(u64::from(floor), Ordering::Relaxed);
     }
 
     fn roll(&self) {
@@ -57,7 +64,8 @@ impl RetryBudget {
             .requests
             .load(Ordering::Relaxed)
             .max(self.previous.load(Ordering::Relaxed));
-        let allowed = self.floor + (seen as f64 * self.ratio) as u64;
+        let ratio = f64::from_bits(self.ratio.load(Ordering::Relaxed));
+        let allowed = self.floor.load(Ordering::Relaxed) + (seen as f64 * ratio) as u64;
         let used = self.retries.fetch_add(1, Ordering::Relaxed);
         if used < allowed {
             true
@@ -80,5 +88,8 @@ mod tests {
         }
         let granted = (0..100).filter(|_| b.try_retry()).count();
         assert_eq!(granted, 25, "5 + 20% of 100");
+        b.set(0.5, 5);
+        let more = (0..100).filter(|_| b.try_retry()).count();
+        assert_eq!(more, 30, "5 + 50% of 100, 25 already taken");
     }
 }

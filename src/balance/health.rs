@@ -2,7 +2,7 @@
 //! that doubles while failures continue; a success clears it.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use crate::config::gateway::ResilienceConfig;
@@ -53,6 +53,29 @@ impl Health {
             .min(policy.eject_max_ms);
         self.ejected_until_ms.store(now + period, Ordering::Relaxed);
         Some(period)
+    }
+}
+
+/// What the balancer picks over: a connector with an id, a load and a health record. The
+/// registry's live connector implements it, so the choice and the ejection policy stay here.
+pub trait Member {
+    /// The connector's id.
+    fn id(&self) -> &Arc<str>;
+    /// Hash of the id, for affinity (rendezvous hashing).
+    fn id_hash(&self) -> u64;
+    /// Requests in flight on it now.
+    fn in_flight(&self) -> usize;
+    /// Its passive-health record.
+    fn health(&self) -> &Health;
+    /// Counts one ejection (metrics).
+    fn count_ejection(&self);
+
+    /// Counts a failure attributable to this member; ejects it after too many.
+    fn record_failure(&self, policy: &ResilienceConfig) {
+        if let Some(period) = self.health().record_failure(policy, now_ms()) {
+            self.count_ejection();
+            tracing::warn!(connector = %self.id(), period_ms = period, "connector ejected after consecutive failures");
+        }
     }
 }
 

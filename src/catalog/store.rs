@@ -28,6 +28,8 @@ pub enum StoreError {
     },
     #[error("catalog store {path} is corrupt ({message}); fix or remove it (nothing was changed)")]
     Corrupt { path: String, message: String },
+    #[error("catalog writer: {0}")]
+    Inconsistent(String),
 }
 
 /// The embedded store: one JSON file in a data folder.

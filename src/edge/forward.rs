@@ -17,10 +17,10 @@ use http::{Method, Response};
 use pingora::http::ResponseHeader;
 use pingora::protocols::http::ServerSession;
 
-use crate::balance::{self, health::now_ms, Ask};
+use crate::balance::{self, health::now_ms, Ask, Member};
 use crate::edge::headers::{self, Outbound};
 use crate::edge::rescue::{self, ForwardError};
-use crate::gateway::state::GatewayState;
+use crate::live::{Live, Settings};
 use crate::metrics::AppMetrics;
 use crate::routing::Route;
 use crate::tunnel::registry::{InFlight, LiveConnector, LiveView};
@@ -128,17 +128,25 @@ async fn request_body(
     })
 }
 
+/// What forwarding needs of the gateway: live state, the request's settings and live view.
+pub struct EdgeContext<'a> {
+    pub live: &'a Live,
+    /// The settings of the snapshot this request loaded.
+    pub settings: &'a Settings,
+    pub view: &'a LiveView,
+}
+
 /// Serves one routed request; writes the answer (or returns the error to answer with).
 pub async fn forward(
-    state: &GatewayState,
+    edge: &EdgeContext<'_>,
     session: &mut ServerSession,
-    view: &LiveView,
     route: &Route,
     app: &AppMetrics,
     external_authority: &str,
     served: &mut Served,
 ) -> Result<(), ForwardError> {
-    let policy = state.resilience;
+    let (state, view) = (edge.live, edge.view);
+    let policy = edge.settings.resilience;
     let req_header = session.req_header();
     let upgrade = headers::upgrade_protocol(req_header).map(str::to_owned);
     let out = Outbound {
@@ -231,7 +239,7 @@ fn retry_reason(
 
 /// One attempt's fixed inputs.
 struct Exchange<'a> {
-    state: &'a GatewayState,
+    state: &'a Live,
     conn: &'a Arc<LiveConnector>,
     body: &'a Body,
     is_upgrade: bool,
@@ -289,9 +297,7 @@ impl Exchange<'_> {
             Ok(opened) => Ok(opened),
             Err(OpenError::Tunnel(e)) => {
                 // GOAWAY received or connection failed: stop picking this tunnel at once.
-                self.state
-                    .registry
-                    .tunnel_unusable(&tunnel, &self.state.table().table);
+                self.state.registry.tunnel_unusable(&tunnel);
                 Err(classify(e, false))
             }
             Err(e @ OpenError::NotReady(_)) => {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use crate::gateway::state::GatewayState;
+use crate::live::reload::Reloader;
 
 fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
     let m = std::fs::metadata(path).ok()?;
@@ -13,7 +13,7 @@ fn stamp(path: &PathBuf) -> Option<(SystemTime, u64)> {
 }
 
 /// Polls `path` every `every` and reloads on change, until the task is dropped.
-pub async fn watch_file(path: PathBuf, every: Duration, state: Arc<GatewayState>) {
+pub async fn watch_file(path: PathBuf, every: Duration, reloader: Arc<Reloader>) {
     let mut last = stamp(&path);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -25,7 +25,7 @@ pub async fn watch_file(path: PathBuf, every: Duration, state: Arc<GatewayState>
         }
         last = now;
         tracing::info!(path = %path.display(), "configuration file changed; reloading");
-        let st = state.clone();
+        let st = reloader.clone();
         // Reading files and compiling a large table is blocking work.
         let _ = tokio::task::spawn_blocking(move || st.reload_from_file()).await;
     }

@@ -2,11 +2,10 @@
 //! on the connection (roles reversed), kept alive by PINGs and registered as a live tunnel.
 //!
 //! A hello carries either a secret (checked against the routing table) or an enrollment
-//! token: then the connector is registered in the catalog on the spot (group
-//! [`DEFAULT_GROUP`], created if missing) and its new secret goes back in the welcome. The
-//! token is checked against the catalog being changed, under the catalog's writer lock, so a
-//! token deleted meanwhile or two enrollments of one id never both succeed. Tokens are not
-//! used up: one token enrolls a whole fleet until it expires or is deleted.
+//! token: then the catalog writer applies the enrollment decision of [`enroll::decide`]
+//! (group [`DEFAULT_GROUP`], created if missing) and the new secret goes back in the
+//! welcome. The token is checked against the catalog being changed, inside the writer's
+//! change, so a token deleted meanwhile or two enrollments of one id never both succeed.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,17 +14,18 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 
-use crate::catalog::{secret, Catalog, ConnectorSpec, GroupSpec};
-use crate::gateway::state::{GatewayState, UpdateError};
+use crate::catalog::enroll::{self, EnrollRequest, DEFAULT_GROUP};
+use crate::catalog::secret;
+use crate::catalog::writer::{CatalogWriter, UpdateCatalog, UpdateError};
+use crate::metrics::Metrics;
+use crate::routing::ConnectorEntry;
 use crate::tunnel::protocol::{self, Hello, Welcome};
+use crate::tunnel::registry::Registry;
 use crate::tunnel::registry::Tunnel;
 
 /// HTTP/2 windows on the tunnel: large enough that one stream can fill a fast link.
 const STREAM_WINDOW: u32 = 1 << 20;
 const CONN_WINDOW: u32 = 16 << 20;
-
-/// The group enrolled connectors land in, for an operator to move them later.
-pub const DEFAULT_GROUP: &str = "default";
 
 /// Why a hello was refused: the `reason` label of `tunnel_auth_failures_total`, and the
 /// reason sent to the connector.
@@ -38,12 +38,41 @@ struct Admitted {
     secret: Option<String>,
 }
 
+/// Tunnel timings: the next tunnel (hello) and its pings take the values in service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TunnelTimings {
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    pub hello_timeout: Duration,
+}
+
+/// What the acceptor reads of the gateway's live state (the live module provides it).
+pub trait TunnelHost: Send + Sync {
+    /// Where tunnels are registered.
+    fn registry(&self) -> &Registry;
+    /// The gateway's metrics.
+    fn metrics(&self) -> &Metrics;
+    /// The timings in service (taken once per tunnel).
+    fn timings(&self) -> TunnelTimings;
+    /// Connector `id` of the routing table in service.
+    fn connector(&self, id: &str) -> Option<ConnectorEntry>;
+    /// The edge's runtime, once it runs.
+    fn edge_runtime(&self) -> Option<tokio::runtime::Handle>;
+}
+
+/// What the tunnel listener needs: the live state, and the catalog writer for enrollment.
+#[derive(Clone)]
+pub struct TunnelContext {
+    pub live: Arc<dyn TunnelHost>,
+    pub catalog: Arc<dyn CatalogWriter>,
+}
+
 /// Accepts connectors until the task is dropped.
-pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewayState>) {
+pub async fn serve(listener: TcpListener, tls: TlsAcceptor, ctx: TunnelContext) {
     // The edge starts on its own thread at the same time; its runtime is where tunnels
     // belong. Accepting waits a little for it (connections queue meanwhile).
     for _ in 0..200 {
-        if state.edge_runtime.get().is_some() {
+        if ctx.live.edge_runtime().is_some() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -59,10 +88,10 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewaySt
             }
         };
         let tls = tls.clone();
-        let state = state.clone();
-        let Some(edge) = state.edge_runtime.get().cloned() else {
+        let ctx = ctx.clone();
+        let Some(edge) = ctx.live.edge_runtime() else {
             tokio::spawn(async move {
-                if let Err(reason) = handle(sock, remote, tls, &state).await {
+                if let Err(reason) = handle(sock, remote, tls, &ctx).await {
                     tracing::debug!(%remote, %reason, "tunnel connection ended");
                 }
             });
@@ -79,7 +108,7 @@ pub async fn serve(listener: TcpListener, tls: TlsAcceptor, state: Arc<GatewaySt
         };
         edge.spawn(async move {
             let result = match TcpStream::from_std(sock) {
-                Ok(sock) => handle(sock, remote, tls, &state).await,
+                Ok(sock) => handle(sock, remote, tls, &ctx).await,
                 Err(e) => Err(format!("socket not adopted: {e}")),
             };
             if let Err(reason) = result {
@@ -93,10 +122,12 @@ async fn handle(
     sock: TcpStream,
     remote: SocketAddr,
     tls: TlsAcceptor,
-    state: &Arc<GatewayState>,
+    ctx: &TunnelContext,
 ) -> Result<(), String> {
     let _ = sock.set_nodelay(true);
-    let hello_deadline = state.hello_timeout;
+    // Taken once per tunnel: a reload applies to the next tunnel.
+    let timings = ctx.live.timings();
+    let hello_deadline = timings.hello_timeout;
     let mut stream = tokio::time::timeout(hello_deadline, tls.accept(sock))
         .await
         .map_err(|_| "TLS handshake timed out".to_string())?
@@ -105,16 +136,16 @@ async fn handle(
         match tokio::time::timeout(hello_deadline, protocol::read_frame(&mut stream)).await {
             Ok(Ok(h)) => h,
             Ok(Err(e)) => {
-                state
-                    .metrics
+                ctx.live
+                    .metrics()
                     .tunnel_auth_failures
                     .with_label_values(&["malformed"])
                     .inc();
                 return Err(format!("bad hello: {e}"));
             }
             Err(_) => {
-                state
-                    .metrics
+                ctx.live
+                    .metrics()
                     .tunnel_auth_failures
                     .with_label_values(&["timeout"])
                     .inc();
@@ -122,11 +153,11 @@ async fn handle(
             }
         };
 
-    let connector = match admit(&hello, state).await {
+    let connector = match admit(&hello, ctx).await {
         Ok(admitted) => admitted,
         Err((label, reason)) => {
-            state
-                .metrics
+            ctx.live
+                .metrics()
                 .tunnel_auth_failures
                 .with_label_values(&[label])
                 .inc();
@@ -148,7 +179,7 @@ async fn handle(
     let welcome = Welcome {
         ok: true,
         reason: None,
-        ping_interval_ms: state.ping_interval.as_millis() as u64,
+        ping_interval_ms: timings.ping_interval.as_millis() as u64,
         secret: connector.secret,
     };
     if let Err(e) = protocol::write_frame(&mut stream, &welcome).await {
@@ -161,8 +192,19 @@ async fn handle(
         }
         return Err(format!("welcome not sent: {e}"));
     }
-    let connector = connector.id;
+    let admitted = (connector.id, hello.version);
+    serve_tunnel(stream, remote, ctx, admitted, timings).await
+}
 
+/// Runs an admitted tunnel: the HTTP/2 session, registered while it answers PINGs, until
+/// it closes, misses a ping or its connector leaves the catalog.
+async fn serve_tunnel(
+    stream: tokio_rustls::server::TlsStream<TcpStream>,
+    remote: SocketAddr,
+    ctx: &TunnelContext,
+    (connector, version): (Arc<str>, String),
+    timings: TunnelTimings,
+) -> Result<(), String> {
     let (send, mut conn) = h2::client::Builder::new()
         .initial_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONN_WINDOW)
@@ -175,19 +217,16 @@ async fn handle(
     };
 
     let tunnel = Arc::new(Tunnel::new(
-        state.registry.next_tunnel_id(),
+        ctx.live.registry().next_tunnel_id(),
         Arc::clone(&connector),
         remote,
-        hello.version.clone(),
+        version.clone(),
         send,
     ));
-    state
-        .registry
-        .add_tunnel(tunnel.clone(), &state.table().table);
-    tracing::info!(%remote, connector = %connector, version = %hello.version, tunnel = tunnel.id, "tunnel up");
+    ctx.live.registry().add_tunnel(tunnel.clone());
+    tracing::info!(%remote, connector = %connector, version = %version, tunnel = tunnel.id, "tunnel up");
 
-    let interval = state.ping_interval;
-    let timeout = state.ping_timeout;
+    let (interval, timeout) = (timings.ping_interval, timings.ping_timeout);
     let keepalive = async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -209,9 +248,9 @@ async fn handle(
         why = keepalive => ("ping_timeout", why),
         _ = tunnel.kill.notified() => ("revoked", "connector removed from the catalog".to_string()),
     };
-    state.registry.remove_tunnel(&tunnel, &state.table().table);
-    state
-        .metrics
+    ctx.live.registry().remove_tunnel(&tunnel);
+    ctx.live
+        .metrics()
         .tunnel_disconnects
         .with_label_values(&[cause.0])
         .inc();
@@ -220,7 +259,7 @@ async fn handle(
 }
 
 /// Checks a hello: its protocol version, then its secret, or its enrollment token.
-async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Refusal> {
+async fn admit(hello: &Hello, ctx: &TunnelContext) -> Result<Admitted, Refusal> {
     if hello.proto != protocol::PROTOCOL_VERSION {
         return Err((
             "protocol",
@@ -232,10 +271,9 @@ async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Ref
         ));
     }
     if let Some(token) = &hello.enroll {
-        return enroll(state, &hello.id, token).await;
+        return enroll(ctx, &hello.id, token).await;
     }
-    let snapshot = state.table();
-    match snapshot.table.connector(&hello.id) {
+    match ctx.live.connector(&hello.id) {
         None => Err((
             "unknown_connector",
             format!("unknown connector \"{}\"", hello.id),
@@ -245,7 +283,7 @@ async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Ref
             format!("wrong secret for connector \"{}\"", hello.id),
         )),
         Some(entry) => Ok(Admitted {
-            id: entry.id.clone(),
+            id: entry.id,
             secret: None,
         }),
     }
@@ -253,17 +291,26 @@ async fn admit(hello: &Hello, state: &Arc<GatewayState>) -> Result<Admitted, Ref
 
 /// Registers connector `id` with a fresh secret through the catalog store (validated,
 /// persisted and published before the welcome is sent).
-async fn enroll(state: &Arc<GatewayState>, id: &str, token: &str) -> Result<Admitted, Refusal> {
+async fn enroll(ctx: &TunnelContext, id: &str, token: &str) -> Result<Admitted, Refusal> {
     let new_secret = secret::generate();
     let secret_hash = secret::hash(&new_secret);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let (writer, owned_id, token) = (Arc::clone(state), id.to_owned(), token.to_owned());
+    let (writer, owned_id, token) = (ctx.catalog.clone(), id.to_owned(), token.to_owned());
     // The store writes and fsyncs a file: keep that off the runtime's worker threads.
     let updated = tokio::task::spawn_blocking(move || {
         writer.update_catalog(None, |catalog| {
-            register(catalog, &owned_id, &token, secret_hash, now)
+            let request = EnrollRequest {
+                id: &owned_id,
+                token: &token,
+                secret_hash,
+                now,
+            };
+            let change = enroll::decide(catalog, &request).map_err(|r| (r.label, r.reason))?;
+            let token_id = change.token_id.clone();
+            change.apply(catalog);
+            Ok(token_id)
         })
     })
     .await
@@ -302,9 +349,9 @@ async fn enroll(state: &Arc<GatewayState>, id: &str, token: &str) -> Result<Admi
     );
     // The change is published before update_catalog returns; only a concurrent removal
     // could take the connector away again.
-    match state.table().table.connector(id) {
+    match ctx.live.connector(id) {
         Some(entry) => Ok(Admitted {
-            id: entry.id.clone(),
+            id: entry.id,
             secret: Some(new_secret),
         }),
         None => Err((
@@ -321,166 +368,4 @@ fn unavailable(id: &str, detail: String) -> Refusal {
         "enrollment_unavailable",
         "the gateway could not store the enrollment; try again later".to_owned(),
     )
-}
-
-/// The catalog change of one enrollment: a live token that `token` hashes to, an id not in
-/// the catalog yet (a revoked one included), then the connector in [`DEFAULT_GROUP`] (the
-/// group is created for the token's tenant if missing). Returns the token's id, for the log.
-fn register(
-    catalog: &mut Catalog,
-    id: &str,
-    token: &str,
-    secret_hash: String,
-    now: u64,
-) -> Result<String, Refusal> {
-    let matching: Vec<_> = catalog
-        .enrollment_tokens
-        .iter()
-        .filter(|t| secret::validate_hash(&t.token_hash).is_ok_and(|d| secret::verify(token, &d)))
-        .collect();
-    let Some(spec) = matching.iter().find(|t| t.expires_at > now) else {
-        let reason = if matching.is_empty() {
-            "unknown enrollment token"
-        } else {
-            "the enrollment token has expired"
-        };
-        return Err(("bad_enrollment", reason.to_owned()));
-    };
-    let (token_id, tenant) = (spec.id.clone(), spec.tenant.clone());
-    if catalog.connectors.iter().any(|c| c.id == id) {
-        return Err((
-            "already_registered",
-            format!("connector \"{id}\" is already registered; use its secret"),
-        ));
-    }
-    match catalog.groups.iter().find(|g| g.name == DEFAULT_GROUP) {
-        Some(group) if group.tenant != tenant => {
-            return Err((
-                "bad_enrollment",
-                format!(
-                    "group \"{DEFAULT_GROUP}\" belongs to another tenant than this \
-                     enrollment token's"
-                ),
-            ))
-        }
-        Some(_) => {}
-        None => catalog.groups.push(GroupSpec {
-            name: DEFAULT_GROUP.to_owned(),
-            balance: Default::default(),
-            tenant: tenant.clone(),
-        }),
-    }
-    catalog.connectors.push(ConnectorSpec {
-        id: id.to_owned(),
-        group: DEFAULT_GROUP.to_owned(),
-        secret_hash,
-        tenant,
-        revoked: false,
-    });
-    Ok(token_id)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::catalog::{EnrollmentSpec, TenantSpec};
-
-    const NOW: u64 = 1_000_000;
-
-    fn token(id: &str, token: &str, tenant: Option<&str>, expires_at: u64) -> EnrollmentSpec {
-        EnrollmentSpec {
-            id: id.into(),
-            token_hash: secret::hash(token),
-            tenant: tenant.map(str::to_owned),
-            expires_at,
-        }
-    }
-
-    fn catalog() -> Catalog {
-        Catalog {
-            tenants: vec![TenantSpec {
-                name: "acme".into(),
-            }],
-            enrollment_tokens: vec![
-                token("fleet", "t-fleet", None, NOW + 60),
-                token("old", "t-old", None, NOW),
-                token("acme", "t-acme", Some("acme"), NOW + 60),
-            ],
-            ..Catalog::default()
-        }
-    }
-
-    #[test]
-    fn enrollment_adds_the_connector_and_the_default_group() {
-        let mut c = catalog();
-        let used = register(&mut c, "azure-1", "t-fleet", "sha256:h".into(), NOW).expect("ok");
-        assert_eq!(used, "fleet");
-        assert_eq!(c.groups.len(), 1);
-        assert_eq!(
-            (c.groups[0].name.as_str(), &c.groups[0].tenant),
-            ("default", &None)
-        );
-        let added = &c.connectors[0];
-        assert_eq!(
-            (added.id.as_str(), added.group.as_str()),
-            ("azure-1", "default")
-        );
-        assert_eq!(
-            (added.secret_hash.as_str(), added.revoked),
-            ("sha256:h", false)
-        );
-        // The same token enrolls the next connector into the existing group.
-        register(&mut c, "azure-2", "t-fleet", "sha256:i".into(), NOW).expect("ok");
-        assert_eq!((c.groups.len(), c.connectors.len()), (1, 2));
-        assert_eq!(c.enrollment_tokens.len(), 3, "tokens are not used up");
-    }
-
-    #[test]
-    fn the_tokens_tenant_owns_the_connector_and_a_new_group() {
-        let mut c = catalog();
-        register(&mut c, "acme-1", "t-acme", "sha256:h".into(), NOW).expect("ok");
-        assert_eq!(c.groups[0].tenant.as_deref(), Some("acme"));
-        assert_eq!(c.connectors[0].tenant.as_deref(), Some("acme"));
-        // The operator's token cannot put a connector into acme's default group.
-        let err = register(&mut c, "op-1", "t-fleet", "sha256:h".into(), NOW).expect_err("tenant");
-        assert_eq!(err.0, "bad_enrollment");
-        assert!(err.1.contains("another tenant"), "{}", err.1);
-    }
-
-    #[test]
-    fn bad_tokens_and_known_ids_are_refused_without_a_change() {
-        let before = {
-            let mut c = catalog();
-            c.connectors.push(ConnectorSpec {
-                id: "taken".into(),
-                group: "g".into(),
-                secret_hash: "sha256:x".into(),
-                tenant: None,
-                revoked: true,
-            });
-            c
-        };
-        let cases = [
-            (
-                "new-1",
-                "nope",
-                "bad_enrollment",
-                "unknown enrollment token",
-            ),
-            ("new-1", "t-old", "bad_enrollment", "expired"),
-            (
-                "taken",
-                "t-fleet",
-                "already_registered",
-                "already registered; use its secret",
-            ),
-        ];
-        for (id, tok, label, reason) in cases {
-            let mut c = before.clone();
-            let err = register(&mut c, id, tok, "sha256:h".into(), NOW).expect_err(tok);
-            assert_eq!(err.0, label, "{tok}");
-            assert!(err.1.contains(reason), "{tok}: {}", err.1);
-            assert_eq!(c, before, "{tok}: catalog changed");
-        }
-    }
 }

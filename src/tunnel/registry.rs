@@ -1,22 +1,29 @@
 //! Live connectors: which tunnels each connector holds and which connectors of each group are
 //! live right now.
 //!
-//! The write side (tunnel up/down, table swap) is serialized by a mutex that the request path
-//! never touches; it publishes an immutable [`LiveView`] through `ArcSwap`, which the request
-//! path loads once.
+//! The write side (tunnel up/down, group membership) is serialized by a mutex that the
+//! request path never touches; it publishes an immutable [`LiveView`] through `ArcSwap`, which
+//! the request path loads once. The registry keeps the group membership it receives on each
+//! table swap, so tunnel events need no routing table. A tunnel found unusable on the request
+//! path is marked atomically; the view is republished by a thread of the registry's own.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, Weak};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use prometheus::IntGauge;
 
+use crate::balance::health::Health;
+use crate::balance::{GroupLive, LiveGroups, Member};
 use crate::catalog::BalancePolicy;
 use crate::metrics::Metrics;
 use crate::routing::RoutingTable;
+
+/// Live connectors per group: what the balancer picks from.
+pub type LiveView = LiveGroups<LiveConnector>;
 
 /// One authenticated tunnel: an HTTP/2 client session on a connection the connector dialed.
 pub struct Tunnel {
@@ -68,7 +75,7 @@ pub struct LiveConnector {
     /// Hash of the id, for affinity (rendezvous hashing).
     pub id_hash: u64,
     /// Passive health (ejection).
-    pub health: crate::balance::health::Health,
+    pub health: Health,
     ejections: prometheus::IntCounter,
     tunnels: ArcSwap<Vec<Arc<Tunnel>>>,
     in_flight: AtomicUsize,
@@ -89,23 +96,6 @@ impl LiveConnector {
             next_tunnel: AtomicUsize::new(0),
             served: AtomicU64::new(0),
             gauge,
-        }
-    }
-
-    /// A connector with no tunnel, for balancing tests.
-    #[cfg(test)]
-    pub(crate) fn detached(id: &str) -> Arc<LiveConnector> {
-        let gauge = IntGauge::new("test_in_flight", "test").expect("gauge");
-        let ejections = prometheus::IntCounter::new("test_ejections", "test").expect("counter");
-        Arc::new(LiveConnector::new(Arc::from(id), gauge, ejections))
-    }
-
-    /// Counts a failure attributable to this connector; ejects it after too many.
-    pub fn record_failure(&self, policy: &crate::config::gateway::ResilienceConfig) {
-        let now = crate::balance::health::now_ms();
-        if let Some(period) = self.health.record_failure(policy, now) {
-            self.ejections.inc();
-            tracing::warn!(connector = %self.id, period_ms = period, "connector ejected after consecutive failures");
         }
     }
 
@@ -151,6 +141,28 @@ impl LiveConnector {
     }
 }
 
+impl Member for LiveConnector {
+    fn id(&self) -> &Arc<str> {
+        &self.id
+    }
+
+    fn id_hash(&self) -> u64 {
+        self.id_hash
+    }
+
+    fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    fn health(&self) -> &Health {
+        &self.health
+    }
+
+    fn count_ejection(&self) {
+        self.ejections.inc();
+    }
+}
+
 /// Guard of one in-flight request on a connector.
 pub struct InFlight {
     conn: Arc<LiveConnector>,
@@ -163,23 +175,29 @@ impl Drop for InFlight {
     }
 }
 
-/// The live connectors of one group.
-pub struct GroupLive {
-    pub policy: BalancePolicy,
-    pub members: Vec<Arc<LiveConnector>>,
-    pub rr: AtomicUsize,
+/// Which group each catalog connector belongs to and how each group balances: what the
+/// registry needs of the routing table, taken on each table swap.
+#[derive(Debug, Default, Clone)]
+pub struct Membership {
+    /// Connector id → its group.
+    pub group_of: HashMap<Arc<str>, Arc<str>>,
+    /// Every group of the catalog with its policy.
+    pub groups: Vec<(Arc<str>, BalancePolicy)>,
 }
 
-/// Immutable snapshot: live connectors per group.
-#[derive(Default)]
-pub struct LiveView {
-    pub by_group: HashMap<Arc<str>, GroupLive>,
-}
-
-impl LiveView {
-    /// Live connectors of a group (empty when none).
-    pub fn group(&self, name: &str) -> Option<&GroupLive> {
-        self.by_group.get(name).filter(|g| !g.members.is_empty())
+impl Membership {
+    /// The membership a routing table describes.
+    pub fn of_table(table: &RoutingTable) -> Membership {
+        Membership {
+            group_of: table
+                .connectors()
+                .map(|c| (c.id.clone(), c.group.clone()))
+                .collect(),
+            groups: table
+                .groups()
+                .map(|g| (g.name.clone(), g.balance))
+                .collect(),
+        }
     }
 }
 
@@ -203,26 +221,46 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// The write side: connectors with tunnels and the membership in service.
+#[derive(Default)]
+struct Inner {
+    connectors: HashMap<Arc<str>, Arc<LiveConnector>>,
+    membership: Membership,
+}
+
 /// The registry of tunnels and live connectors of one gateway.
 pub struct Registry {
-    write: Mutex<HashMap<Arc<str>, Arc<LiveConnector>>>,
+    write: Mutex<Inner>,
     /// When each connector's last tunnel closed (Unix seconds), for the admin API.
     gone_at: Mutex<HashMap<Arc<str>, u64>>,
     view: ArcSwap<LiveView>,
     next_id: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Wakes the republishing thread (request path: a channel send, no lock held).
+    stale: Option<mpsc::Sender<()>>,
 }
 
 impl Registry {
-    /// An empty registry.
-    pub fn new(metrics: Arc<Metrics>) -> Registry {
-        Registry {
-            write: Mutex::new(HashMap::new()),
-            gone_at: Mutex::new(HashMap::new()),
-            view: ArcSwap::from_pointee(LiveView::default()),
-            next_id: AtomicU64::new(1),
-            metrics,
-        }
+    /// An empty registry, with its republishing thread.
+    pub fn new(metrics: Arc<Metrics>) -> Arc<Registry> {
+        Arc::new_cyclic(|weak: &Weak<Registry>| {
+            let (tx, rx) = mpsc::channel::<()>();
+            let weak = weak.clone();
+            let spawned = std::thread::Builder::new()
+                .name("switchyard-registry".into())
+                .spawn(move || republisher(rx, weak));
+            if let Err(e) = &spawned {
+                tracing::warn!(error = %e, "no registry thread; unusable tunnels republish inline");
+            }
+            Registry {
+                write: Mutex::new(Inner::default()),
+                gone_at: Mutex::new(HashMap::new()),
+                view: ArcSwap::from_pointee(LiveView::default()),
+                next_id: AtomicU64::new(1),
+                metrics,
+                stale: spawned.ok().map(|_| tx),
+            }
+        })
     }
 
     /// The current live view (request path: one atomic load; an `Arc` because it lives
@@ -236,16 +274,17 @@ impl Registry {
         self.next_id.fetch_add(1, Ordering::Relaxed)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<LiveConnector>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // A poisoned lock only means another thread panicked mid-update; the map itself is
         // still consistent (every update is a single insert/remove).
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Adds an authenticated tunnel and republishes the view.
-    pub fn add_tunnel(&self, tunnel: Arc<Tunnel>, table: &RoutingTable) {
-        let mut map = self.lock();
-        let conn = map
+    pub fn add_tunnel(&self, tunnel: Arc<Tunnel>) {
+        let mut inner = self.lock();
+        let conn = inner
+            .connectors
             .entry(tunnel.connector.clone())
             .or_insert_with(|| {
                 let gauge = self
@@ -273,24 +312,32 @@ impl Registry {
         list.push(tunnel);
         conn.tunnels.store(Arc::new(list));
         self.metrics.tunnels.inc();
-        self.publish(&map, table);
+        self.publish(&inner);
     }
 
-    /// A tunnel that refused new streams (GOAWAY) or failed: stop picking it at once.
-    pub fn tunnel_unusable(&self, tunnel: &Tunnel, table: &RoutingTable) {
-        if tunnel.is_closed() {
+    /// A tunnel that refused new streams (GOAWAY) or failed: stop picking it at once. Called
+    /// on the request path: marks the tunnel and wakes the republishing thread, no lock.
+    pub fn tunnel_unusable(&self, tunnel: &Tunnel) {
+        if tunnel.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        tunnel.mark_closed();
-        let map = self.lock();
-        self.publish(&map, table);
+        match &self.stale {
+            Some(tx) if tx.send(()).is_ok() => {}
+            _ => self.republish(),
+        }
+    }
+
+    /// Publishes the view again from the write side (after tunnels were marked unusable).
+    pub fn republish(&self) {
+        let inner = self.lock();
+        self.publish(&inner);
     }
 
     /// Removes a tunnel (closed, failed pings, killed) and republishes the view.
-    pub fn remove_tunnel(&self, tunnel: &Tunnel, table: &RoutingTable) {
+    pub fn remove_tunnel(&self, tunnel: &Tunnel) {
         tunnel.mark_closed();
-        let mut map = self.lock();
-        let Some(conn) = map.get(&tunnel.connector).cloned() else {
+        let mut inner = self.lock();
+        let Some(conn) = inner.connectors.get(&tunnel.connector).cloned() else {
             return;
         };
         let before = conn.tunnels.load().len();
@@ -313,24 +360,30 @@ impl Registry {
                 .insert(tunnel.connector.clone(), unix_now());
         }
         if empty && conn.in_flight() == 0 {
-            map.remove(&tunnel.connector);
+            inner.connectors.remove(&tunnel.connector);
         }
-        self.publish(&map, table);
+        self.publish(&inner);
     }
 
-    /// Republishes the view after a routing-table swap (connectors may have moved groups or
-    /// left the catalog: the tunnels of a connector no longer in the catalog are closed).
+    /// Takes the membership of a new routing table (see [`Registry::set_membership`]).
     pub fn on_table_swap(&self, table: &RoutingTable) {
-        let map = self.lock();
-        for (id, conn) in map.iter() {
-            if table.connector(id).is_none() {
+        self.set_membership(Membership::of_table(table));
+    }
+
+    /// Keeps a new group membership and republishes the view (connectors may have moved
+    /// groups or left the catalog: the tunnels of a connector no longer in it are closed).
+    pub fn set_membership(&self, membership: Membership) {
+        let mut inner = self.lock();
+        for (id, conn) in inner.connectors.iter() {
+            if !membership.group_of.contains_key(id) {
                 for t in conn.tunnels.load().iter() {
                     t.mark_closed();
                     t.kill.notify_one();
                 }
             }
         }
-        self.publish(&map, table);
+        inner.membership = membership;
+        self.publish(&inner);
     }
 
     /// Asks every connector to dial replacement tunnels now (the gateway is handing over to
@@ -338,6 +391,7 @@ impl Registry {
     pub fn request_reconnect_all(&self) -> usize {
         let tunnels: Vec<Arc<Tunnel>> = self
             .lock()
+            .connectors
             .values()
             .flat_map(|c| c.tunnels.load().iter().cloned().collect::<Vec<_>>())
             .filter(|t| !t.is_closed())
@@ -373,8 +427,9 @@ impl Registry {
 
     /// Every connector with a tunnel: (id, tunnels, in flight, served).
     pub fn snapshot(&self) -> Vec<(Arc<str>, usize, usize, u64)> {
-        let map = self.lock();
-        let mut v: Vec<_> = map
+        let inner = self.lock();
+        let mut v: Vec<_> = inner
+            .connectors
             .values()
             .map(|c| (c.id.clone(), c.tunnel_count(), c.in_flight(), c.served()))
             .collect();
@@ -399,7 +454,7 @@ impl Registry {
                 (id.clone(), status)
             })
             .collect();
-        for (id, c) in self.lock().iter() {
+        for (id, c) in self.lock().connectors.iter() {
             let tunnels = c.tunnels.load();
             let open = tunnels.iter().find(|t| !t.is_closed());
             let entry = out.entry(id.clone()).or_default();
@@ -416,28 +471,21 @@ impl Registry {
         out
     }
 
-    fn publish(&self, map: &HashMap<Arc<str>, Arc<LiveConnector>>, table: &RoutingTable) {
-        let mut by_group: HashMap<Arc<str>, GroupLive> = table
-            .groups()
-            .map(|g| {
-                (
-                    g.name.clone(),
-                    GroupLive {
-                        policy: g.balance,
-                        members: Vec::new(),
-                        rr: AtomicUsize::new(0),
-                    },
-                )
-            })
+    fn publish(&self, inner: &Inner) {
+        let membership = &inner.membership;
+        let mut by_group: HashMap<Arc<str>, GroupLive<LiveConnector>> = membership
+            .groups
+            .iter()
+            .map(|(name, policy)| (name.clone(), GroupLive::new(*policy, Vec::new())))
             .collect();
-        for (id, conn) in map.iter() {
+        for (id, conn) in inner.connectors.iter() {
             if conn.tunnel_count() == 0 {
                 continue;
             }
-            let Some(entry) = table.connector(id) else {
+            let Some(group) = membership.group_of.get(id) else {
                 continue;
             };
-            if let Some(g) = by_group.get_mut(&entry.group) {
+            if let Some(g) = by_group.get_mut(group) {
                 g.members.push(conn.clone());
             }
         }
@@ -451,5 +499,86 @@ impl Registry {
                 .set(g.members.len() as i64);
         }
         self.view.store(Arc::new(LiveView { by_group }));
+    }
+}
+
+/// Republishes the view whenever the request path marked a tunnel unusable; several marks
+/// in a row cost one republish. Ends with the registry.
+fn republisher(rx: mpsc::Receiver<()>, registry: Weak<Registry>) {
+    while rx.recv().is_ok() {
+        while rx.try_recv().is_ok() {}
+        match registry.upgrade() {
+            Some(r) => r.republish(),
+            None => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    async fn tunnel(registry: &Registry, connector: &str) -> Arc<Tunnel> {
+        let (gateway_end, connector_end) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(async move {
+            if let Ok(mut conn) = h2::server::handshake(connector_end).await {
+                while let Some(Ok(_)) = conn.accept().await {}
+            }
+        });
+        let (send, conn) = h2::client::handshake(gateway_end).await.expect("h2");
+        tokio::spawn(conn);
+        let remote = SocketAddr::from(([127, 0, 0, 1], 0));
+        let id = registry.next_tunnel_id();
+        Arc::new(Tunnel::new(
+            id,
+            Arc::from(connector),
+            remote,
+            "t".into(),
+            send,
+        ))
+    }
+
+    fn membership(pairs: &[(&str, &str)]) -> Membership {
+        let mut m = Membership::default();
+        for (connector, group) in pairs {
+            m.group_of.insert(Arc::from(*connector), Arc::from(*group));
+            if !m.groups.iter().any(|(g, _)| &**g == *group) {
+                m.groups.push((Arc::from(*group), BalancePolicy::P2c));
+            }
+        }
+        m
+    }
+
+    fn live_in(registry: &Registry, group: &str) -> Vec<String> {
+        let view = registry.view();
+        view.group(group)
+            .map(|g| g.members.iter().map(|c| c.id.to_string()).collect())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn membership_is_kept_and_an_unusable_tunnel_leaves_the_view_without_a_table() {
+        let registry = Registry::new(Arc::new(Metrics::new()));
+        registry.set_membership(membership(&[("c1", "g"), ("c2", "g")]));
+        let t1 = tunnel(&registry, "c1").await;
+        registry.add_tunnel(t1.clone());
+        registry.add_tunnel(tunnel(&registry, "c2").await);
+        assert_eq!(live_in(&registry, "g"), ["c1", "c2"]);
+
+        // A group move arrives with the next membership; tunnels stay.
+        registry.set_membership(membership(&[("c1", "h"), ("c2", "g")]));
+        assert_eq!(live_in(&registry, "g"), ["c2"]);
+        assert_eq!(live_in(&registry, "h"), ["c1"]);
+
+        // Marked on the request path: the republishing thread drops c1 from the view.
+        registry.tunnel_unusable(&t1);
+        assert!(t1.is_closed());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !live_in(&registry, "h").is_empty() {
+            assert!(Instant::now() < deadline, "c1 still live in h");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(live_in(&registry, "g"), ["c2"]);
     }
 }

@@ -49,7 +49,7 @@ async fn wrong_secret_and_unknown_id_are_refused_with_a_reason_and_counted() {
         "{m}"
     );
     assert!(
-        w.gw.state.registry.snapshot().is_empty(),
+        w.gw.live.registry.snapshot().is_empty(),
         "no tunnel registered"
     );
 }
@@ -75,7 +75,7 @@ async fn destinations_outside_the_allow_list_are_never_contacted() {
     cfg.allow = vec![format!("127.0.0.1:{}", allowed.addr.port())];
     let h = switchyard::run_connector(cfg).await.expect("starts");
     assert!(h.wait_tunnels(1, Duration::from_secs(10)).await);
-    let st = w.gw.state.clone();
+    let st = w.gw.live.clone();
     assert!(
         eventually(
             || !st.registry.snapshot().is_empty(),
@@ -128,7 +128,7 @@ async fn one_connector_serves_several_gateways() {
         "a tunnel to each gateway"
     );
     w.connectors.insert("c1".into(), h);
-    let (s1, s2) = (w.gw.state.clone(), second.state.clone());
+    let (s1, s2) = (w.gw.live.clone(), second.live.clone());
     assert!(
         eventually(
             || !s1.registry.snapshot().is_empty() && !s2.registry.snapshot().is_empty(),

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use switchyard::catalog::writer::{CatalogWriter, UpdateCatalog};
 
 use switchyard::catalog::{secret, ConnectorSpec, EnrollmentSpec};
 use switchyard::config::connector::ConnectorConfig;
@@ -32,7 +33,7 @@ fn gateway(spec: Spec, tmp: &TempDir) -> World {
 }
 
 fn add_token(w: &World, id: &str, token: &str, expires_at: u64) {
-    w.gw.state
+    w.gw.catalog
         .update_catalog(None, |c| {
             c.enrollment_tokens.push(EnrollmentSpec {
                 id: id.into(),
@@ -56,7 +57,7 @@ fn enrolling(w: &World, id: &str, token: &str, secret_file: &Path) -> ConnectorC
 
 /// The catalog entries with this id.
 fn registered(w: &World, id: &str) -> Vec<ConnectorSpec> {
-    let desired = w.gw.state.desired.load();
+    let desired = w.gw.catalog.desired();
     desired
         .catalog
         .connectors
@@ -68,7 +69,7 @@ fn registered(w: &World, id: &str) -> Vec<ConnectorSpec> {
 
 /// True once the gateway has `n` live tunnels of `id`.
 async fn live(w: &World, id: &str, n: usize) -> bool {
-    let state = w.gw.state.clone();
+    let state = w.gw.live.clone();
     eventually(
         || {
             state
@@ -143,7 +144,7 @@ async fn a_connector_enrolls_into_default_serves_and_restarts_with_its_stored_se
     assert_eq!(entries[0].group, "default");
     assert_eq!(entries[0].secret_hash, secret::hash(stored));
     assert!(!entries[0].revoked && entries[0].tenant.is_none());
-    let groups = w.gw.state.desired.load().catalog.groups.clone();
+    let groups = w.gw.catalog.desired().catalog.groups.clone();
     assert_eq!(groups.len(), 1, "{groups:?}");
     assert_eq!(groups[0].name, "default");
     assert!(
@@ -152,7 +153,7 @@ async fn a_connector_enrolls_into_default_serves_and_restarts_with_its_stored_se
     );
 
     // An app assigned to `default` is served through the enrolled connector.
-    w.gw.state
+    w.gw.catalog
         .update_catalog(None, |c| {
             c.apps
                 .push(app("a", "a.example.test", None, &o.url(), &["default"]));
@@ -166,9 +167,9 @@ async fn a_connector_enrolls_into_default_serves_and_restarts_with_its_stored_se
     assert_eq!(resp.text().await.expect("body"), "o");
 
     // A restart authenticates with the stored secret: no second registration.
-    let version = w.gw.state.desired.load().version;
+    let version = w.gw.catalog.desired().version;
     h.kill();
-    let state = w.gw.state.clone();
+    let state = w.gw.live.clone();
     assert!(
         eventually(|| state.registry.snapshot().is_empty(), LIMIT).await,
         "gateway noticed the kill"
@@ -179,11 +180,7 @@ async fn a_connector_enrolls_into_default_serves_and_restarts_with_its_stored_se
     assert_eq!(again.auth_refusals(), 0);
     assert_eq!(std::fs::read_to_string(&file).expect("file").trim(), stored);
     assert_eq!(registered(&w, "azure-1").len(), 1);
-    assert_eq!(
-        w.gw.state.desired.load().version,
-        version,
-        "catalog unchanged"
-    );
+    assert_eq!(w.gw.catalog.desired().version, version, "catalog unchanged");
     assert!(live(&w, "azure-1", tunnels).await);
     let resp = get().await.expect("answer");
     assert_eq!(resp.status(), 200);
@@ -195,7 +192,7 @@ async fn a_connector_enrolls_into_default_serves_and_restarts_with_its_stored_se
         .expect("starts");
     assert!(second.wait_tunnels(tunnels, LIMIT).await);
     assert_eq!(registered(&w, "azure-2")[0].group, "default");
-    assert_eq!(w.gw.state.desired.load().catalog.groups.len(), 1);
+    assert_eq!(w.gw.catalog.desired().catalog.groups.len(), 1);
     assert_ne!(
         std::fs::read_to_string(&file2).expect("file").trim(),
         stored,
@@ -230,7 +227,7 @@ async fn wrong_or_expired_tokens_are_refused_with_a_reason_and_counted() {
     }
     assert!(auth_failures(&w, "bad_enrollment").await >= 2.0);
     assert!(files_in(tmp.path()).is_empty(), "no file left behind");
-    assert!(w.gw.state.registry.snapshot().is_empty());
+    assert!(w.gw.live.registry.snapshot().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

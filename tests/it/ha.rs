@@ -304,7 +304,7 @@ async fn thousand_routing_table_swaps_under_load_lose_nothing() {
             "load flows ({} failed so far)",
             load.failed()
         );
-        let state = w.gw.state.clone();
+        let state = w.gw.reloader.clone();
         // Off the runtime's workers: they carry the load.
         let (versions, swapping) = tokio::task::spawn_blocking(move || {
             let t0 = Instant::now();

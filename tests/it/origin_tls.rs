@@ -35,7 +35,7 @@ async fn https_origins_are_verified_unless_the_app_opts_out() {
     let h = switchyard::run_connector(cfg).await.expect("starts");
     assert!(h.wait_tunnels(1, Duration::from_secs(10)).await);
     w.connectors.insert("trust-1".into(), h);
-    let st = w.gw.state.clone();
+    let st = w.gw.live.clone();
     assert!(
         crate::support::eventually(|| st.registry.snapshot().len() == 2, Duration::from_secs(5))
             .await

@@ -61,7 +61,7 @@ async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
     assert_eq!(r.status(), 200);
     assert!(r.text().await.expect("body").contains("Hello"));
 
-    let live = qs.gateway.state.registry.snapshot();
+    let live = qs.gateway.live.registry.snapshot();
     assert_eq!(live.len(), 3, "three connectors connected: {live:?}");
     tokio::task::spawn_blocking(move || qs.shutdown())
         .await

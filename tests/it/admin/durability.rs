@@ -98,7 +98,7 @@ async fn twenty_concurrent_writers_lose_nothing() {
     let expected: BTreeSet<String> = (0..20).map(|i| format!("app{i}")).collect();
     assert_eq!(apps.names("name"), expected);
     assert_eq!(apps.etag, Some(before + 20));
-    assert_eq!(w.gw.state.table().table.app_count(), 20);
+    assert_eq!(w.gw.live.snapshot().table.app_count(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -188,7 +188,7 @@ async fn write_latency_and_visibility() {
             .await;
         took.push(started.elapsed());
         assert_eq!(a.status, 200);
-        let table = w.gw.state.table();
+        let table = w.gw.live.snapshot();
         assert_eq!(
             Some(table.table.version()),
             a.etag,

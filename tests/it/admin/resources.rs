@@ -1,6 +1,7 @@
 //! Round trips of every resource, and changes live on the next request.
 
 use std::time::{Duration, Instant};
+use switchyard::catalog::writer::CatalogWriter;
 
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -185,7 +186,7 @@ async fn connectors_round_trip_with_live_state() {
         .call(&t.admin, Method::DELETE, "/connectors/c-new", None)
         .await;
     assert_eq!(deleted.status, 204);
-    let state = w.gw.state.clone();
+    let state = w.gw.live.clone();
     assert!(
         eventually(
             || !state
@@ -227,7 +228,7 @@ async fn revoking_a_connector_cuts_its_tunnels_within_a_second() {
     assert_eq!(revoked.status, 200, "{:?}", revoked.body);
     assert_eq!(revoked.body["revoked"], true);
     assert_eq!(revoked.body["live"], false);
-    let state = w.gw.state.clone();
+    let state = w.gw.live.clone();
     assert!(
         eventually(
             || !state
@@ -422,7 +423,7 @@ async fn enrollment_tokens_and_tenants_round_trip() {
         !list.body.to_string().contains(&token),
         "tokens are never listed"
     );
-    let stored = &w.gw.state.desired.load().catalog.enrollment_tokens;
+    let stored = &w.gw.catalog.desired().catalog.enrollment_tokens;
     assert!(stored
         .iter()
         .any(|e| e.id == id && e.token_hash == switchyard::catalog::secret::hash(&token)));

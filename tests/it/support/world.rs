@@ -245,7 +245,7 @@ impl World {
         );
         self.connectors.insert(id.to_string(), h);
         // The gateway registers the tunnel right after the welcome; wait until it is live.
-        let gw_state = self.gw.state.clone();
+        let gw_state = self.gw.live.clone();
         let id_owned = id.to_string();
         assert!(
             super::eventually(
@@ -266,7 +266,7 @@ impl World {
         if let Some(h) = self.connectors.remove(id) {
             h.kill();
         }
-        let gw_state = self.gw.state.clone();
+        let gw_state = self.gw.live.clone();
         let id_owned = id.to_string();
         assert!(
             super::eventually(
@@ -297,7 +297,7 @@ impl World {
     /// Requests served per connector, from the gateway's registry.
     pub fn served(&self) -> HashMap<String, u64> {
         self.gw
-            .state
+            .live
             .registry
             .snapshot()
             .into_iter()

@@ -1,0 +1,111 @@
+//! The file-store catalog writer: the desired state in memory, persisted to the store's
+//! file when one is configured, published to the live state on every change.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use arc_swap::ArcSwap;
+
+use super::Live;
+use crate::catalog::store::{FileStore, Stored};
+use crate::catalog::writer::{CatalogWriter, Edit, UpdateError};
+use crate::routing::RoutingTable;
+
+/// The catalog of one gateway, kept in a file store (or in the configuration file).
+pub struct FileCatalog {
+    live: Arc<Live>,
+    /// The desired state and its version (the routing table in service compiles it).
+    desired: ArcSwap<Stored>,
+    /// Where API changes are persisted; `None`: the config file owns the catalog.
+    store: Option<FileStore>,
+    /// Serializes writers and reloads (never taken on the request path).
+    lock: Mutex<()>,
+}
+
+impl FileCatalog {
+    /// A writer publishing to `live`, starting from `desired`.
+    pub fn new(live: Arc<Live>, desired: Stored, store: Option<FileStore>) -> FileCatalog {
+        FileCatalog {
+            live,
+            desired: ArcSwap::from_pointee(desired),
+            store,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The store, when the API owns the catalog.
+    pub fn store(&self) -> Option<&FileStore> {
+        self.store.as_ref()
+    }
+
+    /// Takes the writer lock: a reload holds it while it stages and publishes.
+    pub fn lock(&self) -> MutexGuard<'_, ()> {
+        // A poisoned lock only means another thread panicked mid-change; nothing was
+        // half-published (publishing is one swap).
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records the desired state a reload published from the configuration file (only
+    /// when no store owns the catalog). The caller holds [`FileCatalog::lock`].
+    pub fn set_from_file(&self, stored: Stored) {
+        if self.store.is_none() {
+            self.desired.store(Arc::new(stored));
+        }
+    }
+
+    /// Refuses a write when another process (a `gateway -u` hand-over shares the store)
+    /// changed the store since this one loaded it.
+    fn check_on_disk(&self, store: &FileStore, current: u64) -> Result<(), UpdateError<()>> {
+        match store.load() {
+            Ok(Some(on_disk)) if on_disk.version != current => {
+                tracing::warn!(
+                    on_disk = on_disk.version,
+                    in_service = current,
+                    "the catalog store was changed by another process; write refused"
+                );
+                Err(UpdateError::Conflict {
+                    current: on_disk.version,
+                })
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(UpdateError::Store(e)),
+        }
+    }
+}
+
+impl CatalogWriter for FileCatalog {
+    fn desired(&self) -> Arc<Stored> {
+        self.desired.load_full()
+    }
+
+    fn location(&self) -> Option<String> {
+        self.store.as_ref().map(|s| s.path().display().to_string())
+    }
+
+    fn write(&self, expected: Option<u64>, edit: Edit<'_>) -> Result<u64, UpdateError<()>> {
+        let Some(store) = &self.store else {
+            return Err(UpdateError::ReadOnly);
+        };
+        let _serial = self.lock();
+        let current = self.desired.load_full();
+        self.check_on_disk(store, current.version)?;
+        if let Some(v) = expected {
+            if v != current.version {
+                return Err(UpdateError::Conflict {
+                    current: current.version,
+                });
+            }
+        }
+        let mut catalog = current.catalog.clone();
+        if !edit(&mut catalog) {
+            return Err(UpdateError::Rejected(()));
+        }
+        let version = current.version + 1;
+        let table = RoutingTable::compile(&catalog, version).map_err(UpdateError::Invalid)?;
+        let stored = Stored { version, catalog };
+        store.save(&stored).map_err(UpdateError::Store)?;
+        self.live.publish(table, self.live.settings());
+        self.desired.store(Arc::new(stored));
+        tracing::info!(version, "catalog changed through the admin API");
+        Ok(version)
+    }
+}
