@@ -1,8 +1,12 @@
 //! Switchyard: a reverse-proxy gateway that publishes private web apps through connector
 //! groups whose connectors dial out to the gateway.
 //!
-//! The folder list follows a request: `config` → `catalog` → `routing` → `edge` →
-//! `balance` → `tunnel` → connector agent → origin.
+//! Modules are layered along a request's path and import only modules below them (checked
+//! by `.ci/layers.py`): `net`, `metrics`, `tls` (plumbing) → `catalog` (desired state) →
+//! `config` (file → typed config) → `routing` (compiled table) → `balance` (choice inside a
+//! group) → `tunnel` (wire format, streams, registry) → `live` (published snapshot, catalog
+//! writer) → `edge` (the user's session) and `connector` (the agent) → `admin` → `gateway`
+//! (wiring only) → `quickstart`, `ctl`.
 #![forbid(unsafe_code)]
 
 pub mod admin;
