@@ -97,131 +97,238 @@ fn unreachable_metric(name: &str, e: prometheus::Error) -> ! {
     panic!("invalid metric definition {name}: {e}")
 }
 
+/// Requests answered, retried, failed over, or refused for want of a connector.
+struct RequestMetrics {
+    requests: IntCounterVec,
+    request_duration: HistogramVec,
+    retries: IntCounterVec,
+    no_live_connector: IntCounterVec,
+    failovers: IntCounterVec,
+    retry_budget_exhausted: IntCounter,
+}
+
+fn request_metrics(r: &Registry) -> RequestMetrics {
+    let request_duration = match HistogramVec::new(
+        HistogramOpts::new(
+            "switchyard_request_duration_seconds",
+            "Time from request received to response finished, by app.",
+        )
+        .buckets(LATENCY_BUCKETS.to_vec()),
+        &["app"],
+    ) {
+        Ok(m) => reg(r, m),
+        Err(e) => unreachable_metric("switchyard_request_duration_seconds", e),
+    };
+    RequestMetrics {
+        requests: counter_vec(
+            r,
+            "switchyard_requests_total",
+            "Requests answered, by app and status class.",
+            &["app", "class"],
+        ),
+        request_duration,
+        retries: counter_vec(
+            r,
+            "switchyard_retries_total",
+            "Requests retried on another connector, by app.",
+            &["app"],
+        ),
+        no_live_connector: counter_vec(
+            r,
+            "switchyard_no_live_connector_total",
+            "Requests answered 503 because no group of the app had a live connector.",
+            &["app"],
+        ),
+        failovers: counter_vec(
+            r,
+            "switchyard_failovers_total",
+            "Changes of the group serving an app: failover (to a later group of the chain) or failback.",
+            &["app", "direction"],
+        ),
+        retry_budget_exhausted: counter(
+            r,
+            "switchyard_retry_budget_exhausted_total",
+            "Retries not made because the retry budget was spent.",
+        ),
+    }
+}
+
+/// Connectors and their tunnels: liveness, load, refusals, losses, ejections.
+struct TunnelMetrics {
+    live_connectors: IntGaugeVec,
+    tunnels: IntGauge,
+    connector_in_flight: IntGaugeVec,
+    tunnel_auth_failures: IntCounterVec,
+    tunnel_disconnects: IntCounterVec,
+    ejections: IntCounterVec,
+}
+
+fn tunnel_metrics(r: &Registry) -> TunnelMetrics {
+    TunnelMetrics {
+        live_connectors: gauge_vec(
+            r,
+            "switchyard_live_connectors",
+            "Connectors with at least one live tunnel, by group.",
+            &["group"],
+        ),
+        tunnels: gauge(r, "switchyard_tunnels", "Authenticated tunnels open now."),
+        connector_in_flight: gauge_vec(
+            r,
+            "switchyard_connector_in_flight",
+            "Requests in flight on each connector.",
+            &["connector"],
+        ),
+        tunnel_auth_failures: counter_vec(
+            r,
+            "switchyard_tunnel_auth_failures_total",
+            "Connector hellos refused, by reason.",
+            &["reason"],
+        ),
+        tunnel_disconnects: counter_vec(
+            r,
+            "switchyard_tunnel_disconnects_total",
+            "Tunnels lost, by cause.",
+            &["cause"],
+        ),
+        ejections: counter_vec(
+            r,
+            "switchyard_connector_ejections_total",
+            "Connectors ejected after consecutive failures.",
+            &["connector"],
+        ),
+    }
+}
+
+/// The routing table in service and configuration reloads.
+struct ConfigMetrics {
+    table_version: IntGauge,
+    table_swaps: IntCounter,
+    reloads: IntCounter,
+    reload_failures: IntCounter,
+    reload_restart_needed: IntGaugeVec,
+}
+
+fn config_metrics(r: &Registry) -> ConfigMetrics {
+    ConfigMetrics {
+        table_version: gauge(
+            r,
+            "switchyard_routing_table_version",
+            "Version of the routing table in service.",
+        ),
+        table_swaps: counter(
+            r,
+            "switchyard_routing_table_swaps_total",
+            "Routing tables published.",
+        ),
+        reloads: counter(
+            r,
+            "switchyard_config_reloads_total",
+            "Configuration reloads applied.",
+        ),
+        reload_failures: counter(
+            r,
+            "switchyard_config_reload_failures_total",
+            "Configuration reloads rejected (the previous configuration kept serving).",
+        ),
+        reload_restart_needed: gauge_vec(
+            r,
+            "switchyard_config_reload_restart_needed",
+            "Settings changed in the configuration file that only a restart applies (1 while the file differs from what runs).",
+            &["setting"],
+        ),
+    }
+}
+
+/// The edge listener: TLS handshakes, open and refused connections, slow clients.
+struct EdgeMetrics {
+    tls_handshake_failures: IntCounterVec,
+    downstream_connections: IntGauge,
+    downstream_refused: IntCounter,
+    slow_clients: IntCounterVec,
+}
+
+fn edge_metrics(r: &Registry) -> EdgeMetrics {
+    EdgeMetrics {
+        tls_handshake_failures: counter_vec(
+            r,
+            "switchyard_tls_handshake_failures_total",
+            "TLS handshakes refused on the edge listener, by reason.",
+            &["reason"],
+        ),
+        downstream_connections: gauge(
+            r,
+            "switchyard_downstream_connections",
+            "Edge connections open now (after the TLS handshake).",
+        ),
+        downstream_refused: counter(
+            r,
+            "switchyard_downstream_connections_refused_total",
+            "Edge connections closed at once because limits.max_connections were open.",
+        ),
+        slow_clients: counter_vec(
+            r,
+            "switchyard_slow_client_timeouts_total",
+            "Requests ended by a slow-client time limit, by phase (header, body).",
+            &["phase"],
+        ),
+    }
+}
+
 impl Metrics {
     /// Creates and registers every metric in a fresh registry.
     pub fn new() -> Metrics {
         let r = Registry::new();
-        let request_duration = match HistogramVec::new(
-            HistogramOpts::new(
-                "switchyard_request_duration_seconds",
-                "Time from request received to response finished, by app.",
-            )
-            .buckets(LATENCY_BUCKETS.to_vec()),
-            &["app"],
-        ) {
-            Ok(m) => reg(&r, m),
-            Err(e) => unreachable_metric("switchyard_request_duration_seconds", e),
-        };
-        Metrics {
-            requests: counter_vec(
-                &r,
-                "switchyard_requests_total",
-                "Requests answered, by app and status class.",
-                &["app", "class"],
-            ),
+        let RequestMetrics {
+            requests,
             request_duration,
-            live_connectors: gauge_vec(
-                &r,
-                "switchyard_live_connectors",
-                "Connectors with at least one live tunnel, by group.",
-                &["group"],
-            ),
-            tunnels: gauge(&r, "switchyard_tunnels", "Authenticated tunnels open now."),
-            connector_in_flight: gauge_vec(
-                &r,
-                "switchyard_connector_in_flight",
-                "Requests in flight on each connector.",
-                &["connector"],
-            ),
-            retries: counter_vec(
-                &r,
-                "switchyard_retries_total",
-                "Requests retried on another connector, by app.",
-                &["app"],
-            ),
-            no_live_connector: counter_vec(
-                &r,
-                "switchyard_no_live_connector_total",
-                "Requests answered 503 because no group of the app had a live connector.",
-                &["app"],
-            ),
-            table_version: gauge(
-                &r,
-                "switchyard_routing_table_version",
-                "Version of the routing table in service.",
-            ),
-            table_swaps: counter(
-                &r,
-                "switchyard_routing_table_swaps_total",
-                "Routing tables published.",
-            ),
-            reloads: counter(
-                &r,
-                "switchyard_config_reloads_total",
-                "Configuration reloads applied.",
-            ),
-            reload_failures: counter(
-                &r,
-                "switchyard_config_reload_failures_total",
-                "Configuration reloads rejected (the previous configuration kept serving).",
-            ),
-            reload_restart_needed: gauge_vec(
-                &r,
-                "switchyard_config_reload_restart_needed",
-                "Settings changed in the configuration file that only a restart applies (1 while the file differs from what runs).",
-                &["setting"],
-            ),
-            tls_handshake_failures: counter_vec(
-                &r,
-                "switchyard_tls_handshake_failures_total",
-                "TLS handshakes refused on the edge listener, by reason.",
-                &["reason"],
-            ),
-            tunnel_auth_failures: counter_vec(
-                &r,
-                "switchyard_tunnel_auth_failures_total",
-                "Connector hellos refused, by reason.",
-                &["reason"],
-            ),
-            tunnel_disconnects: counter_vec(
-                &r,
-                "switchyard_tunnel_disconnects_total",
-                "Tunnels lost, by cause.",
-                &["cause"],
-            ),
-            ejections: counter_vec(
-                &r,
-                "switchyard_connector_ejections_total",
-                "Connectors ejected after consecutive failures.",
-                &["connector"],
-            ),
-            failovers: counter_vec(
-                &r,
-                "switchyard_failovers_total",
-                "Changes of the group serving an app: failover (to a later group of the chain) or failback.",
-                &["app", "direction"],
-            ),
-            retry_budget_exhausted: counter(
-                &r,
-                "switchyard_retry_budget_exhausted_total",
-                "Retries not made because the retry budget was spent.",
-            ),
-            downstream_connections: gauge(
-                &r,
-                "switchyard_downstream_connections",
-                "Edge connections open now (after the TLS handshake).",
-            ),
-            downstream_refused: counter(
-                &r,
-                "switchyard_downstream_connections_refused_total",
-                "Edge connections closed at once because limits.max_connections were open.",
-            ),
-            slow_clients: counter_vec(
-                &r,
-                "switchyard_slow_client_timeouts_total",
-                "Requests ended by a slow-client time limit, by phase (header, body).",
-                &["phase"],
-            ),
+            retries,
+            no_live_connector,
+            failovers,
+            retry_budget_exhausted,
+        } = request_metrics(&r);
+        let TunnelMetrics {
+            live_connectors,
+            tunnels,
+            connector_in_flight,
+            tunnel_auth_failures,
+            tunnel_disconnects,
+            ejections,
+        } = tunnel_metrics(&r);
+        let ConfigMetrics {
+            table_version,
+            table_swaps,
+            reloads,
+            reload_failures,
+            reload_restart_needed,
+        } = config_metrics(&r);
+        let EdgeMetrics {
+            tls_handshake_failures,
+            downstream_connections,
+            downstream_refused,
+            slow_clients,
+        } = edge_metrics(&r);
+        Metrics {
+            requests,
+            request_duration,
+            live_connectors,
+            tunnels,
+            connector_in_flight,
+            retries,
+            no_live_connector,
+            table_version,
+            table_swaps,
+            reloads,
+            reload_failures,
+            reload_restart_needed,
+            tls_handshake_failures,
+            tunnel_auth_failures,
+            tunnel_disconnects,
+            ejections,
+            failovers,
+            retry_budget_exhausted,
+            downstream_connections,
+            downstream_refused,
+            slow_clients,
             chain_positions: std::sync::Mutex::new(HashMap::new()),
             registry: r,
         }

@@ -117,13 +117,30 @@ impl Op {
     }
 }
 
+/// The `paths` object, built up one resource at a time in document order.
+type Paths = Map<String, Value>;
+
+fn add(p: &mut Paths, path: &str, method: &str, op: Op) {
+    let entry = p.entry(path).or_insert_with(|| json!({}));
+    entry[method] = op.build();
+}
+
 fn paths() -> Value {
-    let mut p = Map::new();
-    let mut add = |path: &str, method: &str, op: Op| {
-        let entry = p.entry(path).or_insert_with(|| json!({}));
-        entry[method] = op.build();
-    };
+    let mut p = Paths::new();
+    status_paths(&mut p);
+    tenant_paths(&mut p);
+    group_paths(&mut p);
+    connector_paths(&mut p);
+    app_paths(&mut p);
+    enrollment_token_paths(&mut p);
+    openapi_path(&mut p);
+    Value::Object(p)
+}
+
+/// The status summary.
+fn status_paths(p: &mut Paths) {
     add(
+        p,
         "/api/v1/status",
         "get",
         Op::read(
@@ -132,13 +149,18 @@ fn paths() -> Value {
         )
         .answer("200", answer("Status", "Status")),
     );
+}
 
+/// Tenants: list, create, read, delete.
+fn tenant_paths(p: &mut Paths) {
     add(
+        p,
         "/api/v1/tenants",
         "get",
         Op::read("listTenants", "List tenants").answer("200", answer("Tenants", "TenantList")),
     );
     add(
+        p,
         "/api/v1/tenants",
         "post",
         Op::write("createTenant", "Create a tenant (admin only)")
@@ -146,6 +168,7 @@ fn paths() -> Value {
             .answer("201", answer("Created", "Tenant")),
     );
     add(
+        p,
         "/api/v1/tenants/{name}",
         "get",
         Op::read("getTenant", "One tenant")
@@ -153,20 +176,26 @@ fn paths() -> Value {
             .answer("200", answer("Tenant", "Tenant")),
     );
     add(
+        p,
         "/api/v1/tenants/{name}",
         "delete",
         Op::write("deleteTenant", "Delete an unused tenant (admin only)")
             .params(&["Name"])
             .answer("204", empty("Deleted")),
     );
+}
 
+/// Connector groups: list, create, read, rename or re-balance, delete.
+fn group_paths(p: &mut Paths) {
     add(
+        p,
         "/api/v1/groups",
         "get",
         Op::read("listGroups", "List connector groups")
             .answer("200", answer("Groups", "GroupList")),
     );
     add(
+        p,
         "/api/v1/groups",
         "post",
         Op::write("createGroup", "Create a group")
@@ -174,6 +203,7 @@ fn paths() -> Value {
             .answer("201", answer("Created", "Group")),
     );
     add(
+        p,
         "/api/v1/groups/{name}",
         "get",
         Op::read("getGroup", "One group")
@@ -181,6 +211,7 @@ fn paths() -> Value {
             .answer("200", answer("Group", "Group")),
     );
     add(
+        p,
         "/api/v1/groups/{name}",
         "patch",
         Op::write(
@@ -192,6 +223,7 @@ fn paths() -> Value {
         .answer("200", answer("Updated", "Group")),
     );
     add(
+        p,
         "/api/v1/groups/{name}",
         "delete",
         Op::write(
@@ -202,14 +234,19 @@ fn paths() -> Value {
         .answer("200", answer("Deleted, members moved", "GroupDeleted"))
         .answer("204", empty("Deleted")),
     );
+}
 
+/// Connectors: list, register, read, remove, move, revoke.
+fn connector_paths(p: &mut Paths) {
     add(
+        p,
         "/api/v1/connectors",
         "get",
         Op::read("listConnectors", "List connectors with their live state")
             .answer("200", answer("Connectors", "ConnectorList")),
     );
     add(
+        p,
         "/api/v1/connectors",
         "post",
         Op::write(
@@ -220,6 +257,7 @@ fn paths() -> Value {
         .answer("201", answer("Created", "ConnectorCreated")),
     );
     add(
+        p,
         "/api/v1/connectors/{id}",
         "get",
         Op::read("getConnector", "One connector")
@@ -227,6 +265,7 @@ fn paths() -> Value {
             .answer("200", answer("Connector", "Connector")),
     );
     add(
+        p,
         "/api/v1/connectors/{id}",
         "delete",
         Op::write("deleteConnector", "Remove a connector; its tunnels close")
@@ -234,6 +273,7 @@ fn paths() -> Value {
             .answer("204", empty("Deleted")),
     );
     add(
+        p,
         "/api/v1/connectors/{id}/move",
         "post",
         Op::write("moveConnector", "Move a connector to another group")
@@ -242,6 +282,7 @@ fn paths() -> Value {
             .answer("200", answer("Moved", "Connector")),
     );
     add(
+        p,
         "/api/v1/connectors/{id}/revoke",
         "post",
         Op::write(
@@ -251,13 +292,18 @@ fn paths() -> Value {
         .params(&["Id"])
         .answer("200", answer("Revoked", "Connector")),
     );
+}
 
+/// Apps: list, publish, read, replace, merge-patch, unpublish.
+fn app_paths(p: &mut Paths) {
     add(
+        p,
         "/api/v1/apps",
         "get",
         Op::read("listApps", "List apps").answer("200", answer("Apps", "AppList")),
     );
     add(
+        p,
         "/api/v1/apps",
         "post",
         Op::write("createApp", "Publish an app")
@@ -265,6 +311,7 @@ fn paths() -> Value {
             .answer("201", answer("Created", "AppSpec")),
     );
     add(
+        p,
         "/api/v1/apps/{name}",
         "get",
         Op::read("getApp", "One app")
@@ -272,6 +319,7 @@ fn paths() -> Value {
             .answer("200", answer("App", "AppSpec")),
     );
     add(
+        p,
         "/api/v1/apps/{name}",
         "put",
         Op::write(
@@ -283,6 +331,7 @@ fn paths() -> Value {
         .answer("200", answer("Replaced", "AppSpec")),
     );
     add(
+        p,
         "/api/v1/apps/{name}",
         "patch",
         Op::write(
@@ -294,14 +343,19 @@ fn paths() -> Value {
         .answer("200", answer("Updated", "AppSpec")),
     );
     add(
+        p,
         "/api/v1/apps/{name}",
         "delete",
         Op::write("deleteApp", "Unpublish an app")
             .params(&["Name"])
             .answer("204", empty("Deleted")),
     );
+}
 
+/// Enrollment tokens: list, create, delete.
+fn enrollment_token_paths(p: &mut Paths) {
     add(
+        p,
         "/api/v1/enrollment-tokens",
         "get",
         Op::read(
@@ -311,6 +365,7 @@ fn paths() -> Value {
         .answer("200", answer("Tokens", "EnrollmentTokenList")),
     );
     add(
+        p,
         "/api/v1/enrollment-tokens",
         "post",
         Op::write(
@@ -321,14 +376,19 @@ fn paths() -> Value {
         .answer("201", answer("Created", "EnrollmentTokenCreated")),
     );
     add(
+        p,
         "/api/v1/enrollment-tokens/{id}",
         "delete",
         Op::write("deleteEnrollmentToken", "Delete an enrollment token")
             .params(&["Id"])
             .answer("204", empty("Deleted")),
     );
+}
 
+/// This document, the one operation that needs no token.
+fn openapi_path(p: &mut Paths) {
     add(
+        p,
         "/api/v1/openapi.json",
         "get",
         Op::read("getOpenApi", "This document (no token needed)").answer(
@@ -341,7 +401,6 @@ fn paths() -> Value {
     if let Some(r) = p["/api/v1/openapi.json"]["get"]["responses"].as_object_mut() {
         r.remove("401");
     }
-    Value::Object(p)
 }
 
 fn nullable(t: &str) -> Value {
@@ -356,11 +415,42 @@ fn list_of(name: &str) -> Value {
     })
 }
 
+fn strings() -> Value {
+    json!({ "type": "array", "items": { "type": "string" } })
+}
+
+fn balance() -> Value {
+    json!({ "type": "string", "enum": ["p2c", "round_robin"] })
+}
+
+fn unix() -> Value {
+    json!({ "type": "integer", "format": "int64", "minimum": 0 })
+}
+
+fn count() -> Value {
+    json!({ "type": "integer", "minimum": 0 })
+}
+
+/// The `schemas` object: each resource's schemas in document order.
 fn schemas() -> Value {
-    let strings = json!({ "type": "array", "items": { "type": "string" } });
-    let balance = json!({ "type": "string", "enum": ["p2c", "round_robin"] });
-    let unix = json!({ "type": "integer", "format": "int64", "minimum": 0 });
-    let count = json!({ "type": "integer", "minimum": 0 });
+    let mut s = Map::new();
+    for part in [
+        error_and_status_schemas(),
+        tenant_schemas(),
+        group_schemas(),
+        connector_schemas(),
+        app_schemas(),
+        enrollment_token_schemas(),
+    ] {
+        if let Value::Object(m) = part {
+            s.extend(m);
+        }
+    }
+    Value::Object(s)
+}
+
+/// The error body every failure answers with, and the status summary.
+fn error_and_status_schemas() -> Value {
     json!({
         "Error": {
             "type": "object",
@@ -388,13 +478,13 @@ fn schemas() -> Value {
             "type": "object",
             "required": ["version", "apps", "connectors_live", "groups", "last_reload", "store"],
             "properties": {
-                "version": unix,
-                "apps": count,
-                "connectors_live": count,
+                "version": unix(),
+                "apps": count(),
+                "connectors_live": count(),
                 "groups": { "type": "array", "items": {
                     "type": "object",
                     "required": ["name", "live_connectors"],
-                    "properties": { "name": { "type": "string" }, "live_connectors": count }
+                    "properties": { "name": { "type": "string" }, "live_connectors": count() }
                 } },
                 "last_reload": {
                     "type": "object",
@@ -402,17 +492,23 @@ fn schemas() -> Value {
                     "properties": {
                         "ok": { "type": "boolean" },
                         "at_unix": { "type": "integer", "nullable": true },
-                        "errors": strings,
-                        "restart_needed": strings
+                        "errors": strings(),
+                        "restart_needed": strings()
                     }
                 },
                 "store": nullable("string")
             }
-        },
+        }
+    })
+}
+
+/// Tenants.
+fn tenant_schemas() -> Value {
+    json!({
         "Tenant": {
             "type": "object",
             "required": ["name", "groups", "connectors", "apps"],
-            "properties": { "name": { "type": "string" }, "groups": count, "connectors": count, "apps": count }
+            "properties": { "name": { "type": "string" }, "groups": count(), "connectors": count(), "apps": count() }
         },
         "NewTenant": {
             "type": "object",
@@ -420,16 +516,22 @@ fn schemas() -> Value {
             "required": ["name"],
             "properties": { "name": { "type": "string" } }
         },
-        "TenantList": list_of("Tenant"),
+        "TenantList": list_of("Tenant")
+    })
+}
+
+/// Connector groups.
+fn group_schemas() -> Value {
+    json!({
         "Group": {
             "type": "object",
             "required": ["name", "balance", "tenant", "connectors", "apps"],
             "properties": {
                 "name": { "type": "string" },
-                "balance": balance,
+                "balance": balance(),
                 "tenant": nullable("string"),
-                "connectors": strings,
-                "apps": strings
+                "connectors": strings(),
+                "apps": strings()
             }
         },
         "NewGroup": {
@@ -438,21 +540,27 @@ fn schemas() -> Value {
             "required": ["name"],
             "properties": {
                 "name": { "type": "string" },
-                "balance": balance,
+                "balance": balance(),
                 "tenant": nullable("string")
             }
         },
         "GroupPatch": {
             "type": "object",
             "additionalProperties": false,
-            "properties": { "name": { "type": "string" }, "balance": balance }
+            "properties": { "name": { "type": "string" }, "balance": balance() }
         },
         "GroupList": list_of("Group"),
         "GroupDeleted": {
             "type": "object",
             "required": ["deleted", "moved_to"],
             "properties": { "deleted": { "type": "string" }, "moved_to": { "type": "string" } }
-        },
+        }
+    })
+}
+
+/// Connectors.
+fn connector_schemas() -> Value {
+    json!({
         "Connector": {
             "type": "object",
             "required": ["id", "group", "tenant", "revoked", "live", "tunnels", "in_flight",
@@ -463,9 +571,9 @@ fn schemas() -> Value {
                 "tenant": nullable("string"),
                 "revoked": { "type": "boolean" },
                 "live": { "type": "boolean" },
-                "tunnels": count,
-                "in_flight": count,
-                "served": count,
+                "tunnels": count(),
+                "in_flight": count(),
+                "served": count(),
                 "remote": nullable("string"),
                 "version": nullable("string"),
                 "last_seen_unix": { "type": "integer", "nullable": true,
@@ -496,7 +604,13 @@ fn schemas() -> Value {
             "additionalProperties": false,
             "required": ["group"],
             "properties": { "group": { "type": "string" } }
-        },
+        }
+    })
+}
+
+/// Apps.
+fn app_schemas() -> Value {
+    json!({
         "Affinity": {
             "type": "object",
             "additionalProperties": false,
@@ -513,7 +627,7 @@ fn schemas() -> Value {
                 "host": { "type": "string", "example": "wiki.example.com" },
                 "path_prefix": nullable("string"),
                 "internal_url": { "type": "string", "example": "http://10.1.2.3:8080" },
-                "groups": strings,
+                "groups": strings(),
                 "preserve_host": { "type": "boolean", "default": false },
                 "backend_timeout_secs": { "type": "number", "nullable": true },
                 "origin_tls_verify": { "type": "boolean", "default": true },
@@ -525,14 +639,20 @@ fn schemas() -> Value {
             "type": "object",
             "description": "any subset of AppSpec's fields (JSON merge patch: null resets a field)"
         },
-        "AppList": list_of("AppSpec"),
+        "AppList": list_of("AppSpec")
+    })
+}
+
+/// Enrollment tokens.
+fn enrollment_token_schemas() -> Value {
+    json!({
         "EnrollmentToken": {
             "type": "object",
             "required": ["id", "tenant", "expires_at_unix"],
             "properties": {
                 "id": { "type": "string" },
                 "tenant": nullable("string"),
-                "expires_at_unix": unix
+                "expires_at_unix": unix()
             }
         },
         "NewEnrollmentToken": {
@@ -549,7 +669,7 @@ fn schemas() -> Value {
             "properties": {
                 "id": { "type": "string" },
                 "token": { "type": "string", "description": "shown only in this answer" },
-                "expires_at_unix": unix
+                "expires_at_unix": unix()
             }
         },
         "EnrollmentTokenList": list_of("EnrollmentToken")

@@ -80,46 +80,71 @@ fn refs(v: &Value, out: &mut Vec<String>) {
 }
 
 #[test]
-fn the_document_is_well_formed() {
+fn the_document_names_its_version_and_title() {
     let doc = document();
     assert_eq!(doc["openapi"], "3.0.3");
     assert!(doc["info"]["title"].is_string());
     assert!(doc["info"]["version"].is_string());
+}
+
+/// Every `(path, method, operation)` of the document, each path under `/api/v1/` and each
+/// method an HTTP method.
+fn operations(doc: &Value) -> Vec<(&str, &str, &Value)> {
     let paths = doc["paths"].as_object().expect("paths");
     assert!(!paths.is_empty());
-    let mut ids = BTreeSet::new();
+    let mut out = Vec::new();
     for (path, item) in paths {
         assert!(path.starts_with("/api/v1/"), "{path}");
         for (method, op) in item.as_object().expect("item") {
             assert!(METHODS.contains(&method.as_str()), "{method} {path}");
-            let responses = op["responses"].as_object().expect("responses");
-            assert!(!responses.is_empty(), "{method} {path} has responses");
-            assert!(
-                responses.keys().any(|c| c.starts_with('2')),
-                "{method} {path} has a success answer"
-            );
-            let id = op["operationId"].as_str().expect("operationId");
-            assert!(ids.insert(id.to_string()), "operationId {id} is unique");
-            // Every `{param}` of the path is declared.
-            let declared: Vec<String> = op["parameters"]
-                .as_array()
-                .expect("parameters")
-                .iter()
-                .filter_map(|p| p["$ref"].as_str())
-                .filter_map(|r| r.rsplit('/').next())
-                .filter_map(|name| doc["components"]["parameters"][name]["name"].as_str())
-                .map(str::to_string)
-                .collect();
-            for seg in path.split('/').filter(|s| s.starts_with('{')) {
-                let name = seg.trim_matches(|c| c == '{' || c == '}');
-                assert!(
-                    declared.iter().any(|d| d == name),
-                    "{method} {path} declares {name}"
-                );
-            }
+            out.push((path.as_str(), method.as_str(), op));
         }
     }
-    // Every reference resolves.
+    out
+}
+
+#[test]
+fn every_operation_has_a_success_answer_and_a_unique_id() {
+    let doc = document();
+    let mut ids = BTreeSet::new();
+    for (path, method, op) in operations(&doc) {
+        let responses = op["responses"].as_object().expect("responses");
+        assert!(!responses.is_empty(), "{method} {path} has responses");
+        assert!(
+            responses.keys().any(|c| c.starts_with('2')),
+            "{method} {path} has a success answer"
+        );
+        let id = op["operationId"].as_str().expect("operationId");
+        assert!(ids.insert(id.to_string()), "operationId {id} is unique");
+    }
+}
+
+#[test]
+fn every_path_parameter_is_declared() {
+    let doc = document();
+    for (path, method, op) in operations(&doc) {
+        let declared: Vec<String> = op["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["$ref"].as_str())
+            .filter_map(|r| r.rsplit('/').next())
+            .filter_map(|name| doc["components"]["parameters"][name]["name"].as_str())
+            .map(str::to_string)
+            .collect();
+        for seg in path.split('/').filter(|s| s.starts_with('{')) {
+            let name = seg.trim_matches(|c| c == '{' || c == '}');
+            assert!(
+                declared.iter().any(|d| d == name),
+                "{method} {path} declares {name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_reference_resolves() {
+    let doc = document();
     let mut all = Vec::new();
     refs(&doc, &mut all);
     assert!(!all.is_empty());
@@ -127,7 +152,11 @@ fn the_document_is_well_formed() {
         let pointer = r.strip_prefix('#').expect("local reference");
         assert!(doc.pointer(pointer).is_some(), "{r} resolves");
     }
-    // The document round-trips through text.
+}
+
+#[test]
+fn the_document_round_trips_through_text() {
+    let doc = document();
     let text = serde_json::to_string(&doc).expect("serialize");
     let back: Value = serde_json::from_str(&text).expect("parse");
     assert_eq!(back, doc);

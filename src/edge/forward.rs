@@ -136,6 +136,39 @@ pub struct EdgeContext<'a> {
     pub view: &'a LiveView,
 }
 
+impl EdgeContext<'_> {
+    /// Whether attempt number `attempt` may go ahead: every retry spends from the budget.
+    fn may_attempt(&self, route: &Route, attempt: usize, served: &mut Served) -> bool {
+        if attempt > 0 {
+            if !self.live.retry_budget.try_retry() {
+                self.live.metrics.retry_budget_exhausted.inc();
+                tracing::debug!(app = %route.app, "retry budget spent");
+                return false;
+            }
+            served.retries = attempt as u32;
+        }
+        true
+    }
+
+    /// Picks a connector this request has not tried yet and notes it as the one serving.
+    fn pick_next(
+        &self,
+        route: &Route,
+        app: &AppMetrics,
+        affinity: Option<u64>,
+        tried: &mut Vec<Arc<str>>,
+        served: &mut Served,
+    ) -> Option<Arc<LiveConnector>> {
+        let ask = Ask::for_route(route, affinity, tried, now_ms());
+        let pick = balance::pick(self.view, &ask)?;
+        app.note_chain_position(&route.app, &pick.group, pick.chain_index);
+        tried.push(pick.connector.id.clone());
+        served.group = Some(pick.group.clone());
+        served.connector = Some(pick.connector.id.clone());
+        Some(pick.connector)
+    }
+}
+
 /// Serves one routed request; writes the answer (or returns the error to answer with).
 pub async fn forward(
     edge: &EdgeContext<'_>,
@@ -145,7 +178,7 @@ pub async fn forward(
     external_authority: &str,
     served: &mut Served,
 ) -> Result<(), ForwardError> {
-    let (state, view) = (edge.live, edge.view);
+    let state = edge.live;
     let policy = edge.settings.resilience;
     let req_header = session.req_header();
     let upgrade = headers::upgrade_protocol(req_header).map(str::to_owned);
@@ -171,26 +204,15 @@ pub async fn forward(
     let mut tried: Vec<Arc<str>> = Vec::new();
     let mut last_failure = ForwardError::Tunnel("no attempt made".into());
     for attempt in 0..policy.max_attempts {
-        if attempt > 0 {
-            if !state.retry_budget.try_retry() {
-                state.metrics.retry_budget_exhausted.inc();
-                tracing::debug!(app = %route.app, "retry budget spent");
-                break;
-            }
-            served.retries = attempt as u32;
+        if !edge.may_attempt(route, attempt, served) {
+            break;
         }
-        let ask = Ask::for_route(route, affinity, &tried, now_ms());
-        let Some(pick) = balance::pick(view, &ask) else {
+        let Some(conn) = edge.pick_next(route, app, affinity, &mut tried, served) else {
             if attempt == 0 {
                 return Err(ForwardError::NoLiveConnector(route.app.to_string()));
             }
             break;
         };
-        let conn = pick.connector.clone();
-        app.note_chain_position(&route.app, &pick.group, pick.chain_index);
-        tried.push(conn.id.clone());
-        served.group = Some(pick.group.clone());
-        served.connector = Some(conn.id.clone());
         let request = match first.take() {
             Some(r) => r,
             None => headers::upstream_request(session.req_header(), &out)?,
