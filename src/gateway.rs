@@ -15,18 +15,20 @@ use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{ExecutionPhase, RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::listening::Service;
 use tokio::net::TcpListener;
+use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::admin::{AdminOptions, AdminState};
 use crate::catalog::store::{FileStore, Stored};
 use crate::catalog::writer::CatalogWriter;
 use crate::config::gateway::GatewayConfig;
+use crate::config::staged::{Config, Runtime};
 use crate::edge::redirect::RedirectApp;
 use crate::edge::EdgeApp;
 use crate::live::catalog::FileCatalog;
 use crate::live::reload::Reloader;
-use crate::live::stage::{stage_with, Staged};
-use crate::live::{Live, Settings};
+use crate::live::Live;
 use crate::net::{wait_listening, PortHold};
+use crate::routing::RoutingTable;
 use crate::tls::{HandshakeFailures, HelloCheck, SniResolver};
 use crate::tunnel::acceptor::TunnelContext;
 
@@ -52,7 +54,8 @@ pub struct GatewayOptions {
     pub config_path: Option<PathBuf>,
     /// Take the listening sockets over from a running gateway (pingora graceful upgrade).
     pub upgrade: bool,
-    /// React to SIGTERM (graceful), SIGINT (fast) and SIGQUIT (upgrade hand-over).
+    /// React to SIGTERM (graceful), SIGINT (fast), SIGQUIT (upgrade hand-over) and SIGHUP
+    /// (reload `config_path`); the handlers are installed before the gateway is ready.
     pub unix_signals: bool,
 }
 
@@ -87,9 +90,9 @@ impl GatewayHandle {
         self.reloader.reload_from_file()
     }
 
-    /// Applies a configuration given in memory (all or nothing).
+    /// Stages a configuration given in memory and applies it (all or nothing).
     pub fn apply(&self, cfg: &GatewayConfig) -> Result<u64, Vec<String>> {
-        self.reloader.apply(cfg)
+        self.reloader.apply_file(cfg)
     }
 
     /// A handle on the control runtime (for the binary's signal handling).
@@ -136,7 +139,8 @@ impl Drop for GatewayHandle {
 /// Stops pingora from our channel and, when asked, from Unix signals.
 struct StopSignal {
     rx: tokio::sync::watch::Receiver<Option<StopKind>>,
-    unix: bool,
+    /// Installed at start (pingora waits for a signal only once it runs); taken by `recv`.
+    unix: std::sync::Mutex<Option<UnixStops>>,
 }
 
 #[async_trait]
@@ -154,11 +158,13 @@ impl ShutdownSignalWatch for StopSignal {
                 }
             }
         };
-        let from_unix = async {
-            if !self.unix {
-                return std::future::pending().await;
+        // Not the request path: taken once, when pingora starts waiting.
+        let unix = self.unix.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let from_unix = async move {
+            match unix {
+                Some(mut stops) => stops.recv().await,
+                None => std::future::pending().await,
             }
-            unix_signal().await
         };
         tokio::select! {
             kind = from_channel => match kind {
@@ -170,36 +176,72 @@ impl ShutdownSignalWatch for StopSignal {
     }
 }
 
-async fn unix_signal() -> ShutdownSignal {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut quit), Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::quit()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = quit.recv() => ShutdownSignal::GracefulUpgrade,
-        _ = term.recv() => ShutdownSignal::GracefulTerminate,
-        _ = int.recv() => ShutdownSignal::FastShutdown,
+/// The stop signals' handlers: once installed, the signals no longer end the process at
+/// once but reach pingora, whenever they come.
+struct UnixStops {
+    quit: Signal,
+    term: Signal,
+    int: Signal,
+}
+
+impl UnixStops {
+    /// Installs the handlers on `control`'s signal driver; `None` (logged) when one fails.
+    fn install(control: &tokio::runtime::Runtime) -> Option<UnixStops> {
+        let _in_runtime = control.enter();
+        match (
+            signal(SignalKind::quit()),
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(quit), Ok(term), Ok(int)) => Some(UnixStops { quit, term, int }),
+            _ => {
+                tracing::error!("cannot install signal handlers");
+                None
+            }
+        }
+    }
+
+    async fn recv(&mut self) -> ShutdownSignal {
+        tokio::select! {
+            _ = self.quit.recv() => ShutdownSignal::GracefulUpgrade,
+            _ = self.term.recv() => ShutdownSignal::GracefulTerminate,
+            _ = self.int.recv() => ShutdownSignal::FastShutdown,
+        }
     }
 }
 
-fn parse_addr(what: &'static str, s: &str) -> Result<SocketAddr, GatewayError> {
-    s.parse().map_err(|_| {
-        GatewayError::Invalid(vec![format!("{what}: \"{s}\" is not an ip:port address")])
-    })
+/// Reloads the configuration file on SIGHUP; the handler is installed before this returns.
+fn spawn_sighup_reload(control: &tokio::runtime::Runtime, reloader: Arc<Reloader>) {
+    let _in_runtime = control.enter();
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::error!("cannot install the SIGHUP handler");
+        return;
+    };
+    control.spawn(async move {
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading configuration");
+            let r = reloader.clone();
+            // Reading files and compiling a large table is blocking work.
+            let _ = tokio::task::spawn_blocking(move || r.reload_from_file()).await;
+        }
+    });
 }
 
-/// Starts a gateway and returns once its listeners accept connections.
+/// Stages a configuration file's contents and starts a gateway from it; returns once its
+/// listeners accept connections.
 pub fn run_gateway(
     cfg: GatewayConfig,
     opts: GatewayOptions,
 ) -> Result<GatewayHandle, GatewayError> {
-    let (desired, store, staged) = load_catalog(&cfg)?;
-    let tunnel_tls = tunnel_tls(&cfg)?;
+    let config = cfg.stage().map_err(GatewayError::Invalid)?;
+    run_staged(config, opts)
+}
+
+/// Starts a gateway from a staged configuration and returns once its listeners accept
+/// connections.
+pub fn run_staged(cfg: Config, opts: GatewayOptions) -> Result<GatewayHandle, GatewayError> {
+    let (desired, store, table) = load_catalog(&cfg)?;
+    let tunnel_tls = tunnel_tls(&cfg);
     let (https_hold, http_hold) = hold_edge_ports(&cfg, opts.upgrade)?;
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(cfg.runtime.control_threads.max(1))
@@ -209,14 +251,14 @@ pub fn run_gateway(
         .map_err(|e| GatewayError::Start(format!("control runtime: {e}")))?;
     // Bound here with std so errors surface now and the addresses are known; the control
     // runtime adopts them (this function may itself be called from async code).
-    let tunnel_listener = bind_std("tunnel listener", &cfg.listen.tunnel)?;
-    let metrics_listener = bind_std("metrics listener", &cfg.listen.metrics)?;
+    let tunnel_listener = bind_std("tunnel listener", cfg.listen.tunnel)?;
+    let metrics_listener = bind_std("metrics listener", cfg.listen.metrics)?;
     let tunnel_addr = local_addr(&tunnel_listener)?;
     let metrics_addr = local_addr(&metrics_listener)?;
     let admin = admin_listener(&cfg)?;
     let admin_addr = admin.as_ref().map(|(_, a, _)| *a);
 
-    let live = Live::new(staged.table, Settings::of(&cfg), staged.certs);
+    let live = Live::new(table, cfg.settings, cfg.cert_store());
     let catalog = Arc::new(FileCatalog::new(live.clone(), desired, store));
     let reloader = Arc::new(Reloader::new(
         live.clone(),
@@ -246,7 +288,11 @@ pub fn run_gateway(
         http: http_hold.as_ref().map(|h| (h.addr, h.needs_reuseport())),
         stop: StopSignal {
             rx: stop_rx,
-            unix: false,
+            unix: std::sync::Mutex::new(
+                opts.unix_signals
+                    .then(|| UnixStops::install(&control))
+                    .flatten(),
+            ),
         },
         handover: Handover {
             control: control.handle().clone(),
@@ -309,16 +355,12 @@ struct Parts {
 }
 
 /// The desired state (from the store, or the file when there is none or it is empty), its
-/// store, and the configuration staged with it. An empty store is seeded from the file.
-fn load_catalog(cfg: &GatewayConfig) -> Result<(Stored, Option<FileStore>, Staged), GatewayError> {
-    let store = cfg
-        .store
-        .dir
-        .as_ref()
-        .map(|d| FileStore::in_dir(&cfg.resolve(d)));
+/// store, and its compiled table. An empty store is seeded from the file.
+fn load_catalog(cfg: &Config) -> Result<(Stored, Option<FileStore>, RoutingTable), GatewayError> {
+    let store = cfg.store_dir.as_deref().map(FileStore::in_dir);
     let from_file = || Stored {
         version: 1,
-        catalog: cfg.catalog(),
+        catalog: cfg.catalog.clone(),
     };
     let (desired, seed) = match &store {
         None => (from_file(), false),
@@ -328,51 +370,43 @@ fn load_catalog(cfg: &GatewayConfig) -> Result<(Stored, Option<FileStore>, Stage
             Err(e) => return Err(GatewayError::Invalid(vec![e.to_string()])),
         },
     };
-    let staged =
-        stage_with(cfg, &desired.catalog, desired.version).map_err(GatewayError::Invalid)?;
+    let table = RoutingTable::compile(&desired.catalog, desired.version)
+        .map_err(|es| GatewayError::Invalid(es.iter().map(|e| e.to_string()).collect()))?;
     if let (Some(s), true) = (&store, seed) {
         s.save(&desired)
             .map_err(|e| GatewayError::Start(e.to_string()))?;
         tracing::info!(path = %s.path().display(), "catalog store seeded from the configuration file");
     }
-    Ok((desired, store, staged))
+    Ok((desired, store, table))
 }
 
 /// The TLS acceptor of the tunnel listener.
-fn tunnel_tls(cfg: &GatewayConfig) -> Result<tokio_rustls::TlsAcceptor, GatewayError> {
-    let paths = cfg
-        .tunnel_cert()
-        .ok_or_else(|| GatewayError::Invalid(vec!["tunnel: no certificate".into()]))?;
-    let cert = crate::tls::load_cert_pair(&cfg.resolve(&paths.cert), &cfg.resolve(&paths.key))
-        .map_err(|e| GatewayError::Invalid(vec![format!("tunnel certificate: {e}")]))?;
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(
-        crate::tls::server_config(&cert, &[]),
-    )))
+fn tunnel_tls(cfg: &Config) -> tokio_rustls::TlsAcceptor {
+    tokio_rustls::TlsAcceptor::from(Arc::new(crate::tls::server_config(&cfg.tunnel_cert, &[])))
 }
 
 /// Reserves the edge ports (HTTPS, and plain HTTP when configured) until pingora binds them.
 fn hold_edge_ports(
-    cfg: &GatewayConfig,
+    cfg: &Config,
     upgrade: bool,
 ) -> Result<(PortHold, Option<PortHold>), GatewayError> {
-    let hold = |what: &'static str, setting: &'static str, addr: &str| {
-        PortHold::new(parse_addr(setting, addr)?, upgrade).map_err(|source| GatewayError::Bind {
+    let hold = |what: &'static str, addr: SocketAddr| {
+        PortHold::new(addr, upgrade).map_err(|source| GatewayError::Bind {
             what,
             addr: addr.to_string(),
             source,
         })
     };
-    let https = hold("HTTPS listener", "listen.https", &cfg.listen.https)?;
-    let http = match &cfg.listen.http {
-        Some(a) => Some(hold("HTTP listener", "listen.http", a)?),
+    let https = hold("HTTPS listener", cfg.listen.https)?;
+    let http = match cfg.listen.http {
+        Some(a) => Some(hold("HTTP listener", a)?),
         None => None,
     };
     Ok((https, http))
 }
 
-fn bind_std(what: &'static str, addr: &str) -> Result<std::net::TcpListener, GatewayError> {
-    let parsed = parse_addr(what, addr)?;
-    crate::net::bind_shared(parsed).map_err(|source| GatewayError::Bind {
+fn bind_std(what: &'static str, addr: SocketAddr) -> Result<std::net::TcpListener, GatewayError> {
+    crate::net::bind_shared(addr).map_err(|source| GatewayError::Bind {
         what,
         addr: addr.to_string(),
         source,
@@ -387,21 +421,16 @@ fn local_addr(l: &std::net::TcpListener) -> Result<SocketAddr, GatewayError> {
 type AdminListener = (std::net::TcpListener, SocketAddr, AdminOptions);
 
 /// The admin listener, bound, with its TLS (`None` when `admin.listen` is empty).
-fn admin_listener(cfg: &GatewayConfig) -> Result<Option<AdminListener>, GatewayError> {
-    let addr = match cfg.admin.listen.as_str() {
-        "" => return Ok(None),
-        addr => addr,
+fn admin_listener(cfg: &Config) -> Result<Option<AdminListener>, GatewayError> {
+    let Some(addr) = cfg.admin.listen else {
+        return Ok(None);
     };
-    let tls = match (&cfg.admin.tls_cert, &cfg.admin.tls_key) {
-        (Some(cert), Some(key)) => {
-            let pair = crate::tls::load_cert_pair(&cfg.resolve(cert), &cfg.resolve(key))
-                .map_err(|e| GatewayError::Invalid(vec![format!("admin TLS: {e}")]))?;
-            Some(tokio_rustls::TlsAcceptor::from(Arc::new(
-                crate::tls::server_config(&pair, &[b"h2", b"http/1.1"]),
-            )))
-        }
-        _ => None,
-    };
+    let tls = cfg.admin.tls.as_ref().map(|pair| {
+        tokio_rustls::TlsAcceptor::from(Arc::new(crate::tls::server_config(
+            pair,
+            &[b"h2", b"http/1.1"],
+        )))
+    });
     let listener = bind_std("admin listener", addr)?;
     let bound = local_addr(&listener)?;
     let opts = AdminOptions {
@@ -421,7 +450,7 @@ struct ControlTasks {
 /// control runtime.
 fn spawn_control_tasks(
     control: &tokio::runtime::Runtime,
-    cfg: &GatewayConfig,
+    cfg: &Config,
     opts: &GatewayOptions,
     parts: &Parts,
     (tunnel_listener, tunnel_tls): (std::net::TcpListener, tokio_rustls::TlsAcceptor),
@@ -461,11 +490,14 @@ fn spawn_control_tasks(
             })
             .abort_handle()
     });
+    if let (Some(_), true) = (&opts.config_path, opts.unix_signals) {
+        spawn_sighup_reload(control, parts.reloader.clone());
+    }
     if let Some(path) = &opts.config_path {
-        if cfg.runtime.watch_interval_ms > 0 {
+        if let Some(every) = cfg.runtime.watch_interval {
             control.spawn(watch::watch_file(
                 path.clone(),
-                Duration::from_millis(cfg.runtime.watch_interval_ms),
+                every,
                 parts.reloader.clone(),
             ));
         }
@@ -486,15 +518,15 @@ struct EdgeStart {
 
 /// Runs the pingora edge on a thread of its own (pingora builds its own runtimes).
 fn spawn_edge_thread(
-    cfg: &GatewayConfig,
+    cfg: &Config,
     live: Arc<Live>,
     edge: EdgeStart,
     opts: GatewayOptions,
 ) -> Result<std::thread::JoinHandle<()>, GatewayError> {
-    let cfg = cfg.clone();
+    let runtime = cfg.runtime.clone();
     std::thread::Builder::new()
         .name("switchyard-edge".into())
-        .spawn(move || run_edge(&cfg, live, edge, opts))
+        .spawn(move || run_edge(&runtime, live, edge, opts))
         .map_err(|e| GatewayError::Start(format!("edge thread: {e}")))
 }
 
@@ -582,35 +614,34 @@ impl pingora::services::Service for EdgeService {
     }
 }
 
-fn run_edge(cfg: &GatewayConfig, live: Arc<Live>, edge: EdgeStart, opts: GatewayOptions) {
+fn run_edge(runtime: &Runtime, live: Arc<Live>, edge: EdgeStart, opts: GatewayOptions) {
     let EdgeStart {
         https,
         http,
-        mut stop,
+        stop,
         handover,
     } = edge;
-    let threads = if cfg.runtime.threads == 0 {
+    let threads = if runtime.threads == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     } else {
-        cfg.runtime.threads
+        runtime.threads
     };
     let conf = ServerConf {
         threads,
         // One thread: a current-thread runtime does the same work without the bookkeeping
         // of a work-stealing scheduler.
         work_stealing: threads > 1,
-        grace_period_seconds: Some(cfg.runtime.shutdown_grace_secs),
+        grace_period_seconds: Some(runtime.shutdown_grace.as_secs()),
         graceful_shutdown_timeout_seconds: Some(1),
-        upgrade_sock: cfg.runtime.upgrade_sock.clone(),
+        upgrade_sock: runtime.upgrade_sock.clone(),
         ..ServerConf::default()
     };
     let opt = Opt {
         upgrade: opts.upgrade,
         ..Opt::default()
     };
-    stop.unix = opts.unix_signals;
     let mut server = Server::new_with_opt_and_conf(opt, conf);
 
     let mut tls = match TlsSettings::intermediate("", "") {

@@ -5,7 +5,6 @@
 
 pub mod catalog;
 pub mod reload;
-pub mod stage;
 
 use std::collections::HashMap;
 use std::sync::{mpsc, Arc, OnceLock};
@@ -14,37 +13,13 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 
 use crate::balance::budget::RetryBudget;
-use crate::config::gateway::{GatewayConfig, LimitsConfig, ResilienceConfig};
 use crate::metrics::{AppMetrics, Metrics};
 use crate::routing::{ConnectorEntry, RoutingTable};
 use crate::tls::CertStore;
 use crate::tunnel::acceptor::{TunnelHost, TunnelTimings};
 use crate::tunnel::registry::Registry;
 
-/// The settings a reload applies without a restart.
-#[derive(Debug, Clone, Copy)]
-pub struct Settings {
-    pub limits: LimitsConfig,
-    pub resilience: ResilienceConfig,
-    pub tunnel: TunnelTimings,
-    pub access_log: bool,
-}
-
-impl Settings {
-    /// The reloadable settings of a configuration file.
-    pub fn of(cfg: &GatewayConfig) -> Settings {
-        Settings {
-            limits: cfg.limits,
-            resilience: cfg.resilience,
-            tunnel: TunnelTimings {
-                ping_interval: cfg.ping_interval(),
-                ping_timeout: cfg.ping_timeout(),
-                hello_timeout: Duration::from_millis(cfg.tunnel.hello_timeout_ms),
-            },
-            access_log: cfg.runtime.access_log,
-        }
-    }
-}
+pub use crate::config::staged::Settings;
 
 /// Everything a request needs to be consistent, published with one store.
 pub struct Snapshot {
@@ -164,7 +139,12 @@ impl TunnelHost for Live {
     }
 
     fn timings(&self) -> TunnelTimings {
-        self.snapshot.load().settings.tunnel
+        let t = self.snapshot.load().settings.tunnel;
+        TunnelTimings {
+            ping_interval: t.ping_interval,
+            ping_timeout: t.ping_timeout,
+            hello_timeout: t.hello_timeout,
+        }
     }
 
     fn connector(&self, id: &str) -> Option<ConnectorEntry> {

@@ -169,23 +169,7 @@ fn gateway(config: PathBuf, test: bool, upgrade: bool) -> anyhow::Result<ExitCod
     switchyard::tls::quiet::attach(switchyard::tls::HandshakeFailures::new(
         &handle.live.metrics.tls_handshake_failures,
     ));
-    // SIGHUP reloads; SIGTERM/SIGINT/SIGQUIT are handled by the edge server.
-    if let Some(rt) = handle.control() {
-        let state = handle.reloader.clone();
-        rt.spawn(async move {
-            let Ok(mut hup) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-            else {
-                tracing::error!("cannot install the SIGHUP handler");
-                return;
-            };
-            while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading configuration");
-                let st = state.clone();
-                let _ = tokio::task::spawn_blocking(move || st.reload_from_file()).await;
-            }
-        });
-    }
+    // SIGHUP (reload), SIGTERM, SIGINT and SIGQUIT are handled by the gateway.
     handle.wait();
     Ok(ExitCode::SUCCESS)
 }

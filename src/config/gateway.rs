@@ -6,7 +6,6 @@
 //! Relative certificate paths are resolved against the config file's folder.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -499,28 +498,6 @@ impl GatewayConfig {
                 )
             })
             .collect()
-    }
-
-    /// The tunnel certificate: its own, or the first edge certificate.
-    pub fn tunnel_cert(&self) -> Option<CertPaths> {
-        match (&self.tunnel.cert, &self.tunnel.key) {
-            (Some(cert), Some(key)) => Some(CertPaths {
-                cert: cert.clone(),
-                key: key.clone(),
-                default: false,
-            }),
-            _ => self.certificates.first().cloned(),
-        }
-    }
-
-    /// Ping interval as a duration.
-    pub fn ping_interval(&self) -> Duration {
-        Duration::from_millis(self.tunnel.ping_interval_ms)
-    }
-
-    /// Ping timeout as a duration.
-    pub fn ping_timeout(&self) -> Duration {
-        Duration::from_millis(self.tunnel.ping_timeout_ms)
     }
 }
 

@@ -126,15 +126,13 @@ impl GatewayConfig {
         };
         let store_dir = self.store.dir.as_deref().map(|d| self.resolve(d));
         let default_cert = self.default_certificate();
+        let settings = Settings::of(&self);
         let GatewayConfig {
             admin,
             tenants,
             groups,
             connectors,
             apps,
-            limits,
-            resilience,
-            tunnel,
             runtime,
             ..
         } = self;
@@ -150,12 +148,7 @@ impl GatewayConfig {
                 tokens: admin.tokens,
             },
             store_dir,
-            settings: Settings {
-                limits,
-                resilience,
-                tunnel: timings(&tunnel),
-                access_log: runtime.access_log,
-            },
+            settings,
             runtime: staged_runtime(runtime),
             catalog: Catalog {
                 tenants,
@@ -401,6 +394,18 @@ fn check_tokens(tokens: &[AdminToken], errors: &mut Vec<String>) {
     }
 }
 
+impl Settings {
+    /// The reloadable settings written in a file (numbers are checked by `stage()`).
+    pub fn of(cfg: &GatewayConfig) -> Settings {
+        Settings {
+            limits: cfg.limits,
+            resilience: cfg.resilience,
+            tunnel: timings(&cfg.tunnel),
+            access_log: cfg.runtime.access_log,
+        }
+    }
+}
+
 fn timings(t: &TunnelConfig) -> TunnelTimings {
     TunnelTimings {
         ping_interval: Duration::from_millis(t.ping_interval_ms),
@@ -420,47 +425,63 @@ fn staged_runtime(r: RuntimeConfig) -> Runtime {
     }
 }
 
+/// Every setting that only a restart applies, by its file name, in the order
+/// [`Config::restart_needed`] reports them (the labels of the restart-needed gauge).
+pub const RESTART_ONLY: [&str; 16] = [
+    "listen.https",
+    "listen.http",
+    "listen.tunnel",
+    "listen.metrics",
+    "tunnel.cert",
+    "admin.listen",
+    "admin.tls_cert",
+    "admin.max_body_bytes",
+    "store.dir",
+    "runtime.threads",
+    "runtime.control_threads",
+    "runtime.watch_interval_ms",
+    "runtime.shutdown_grace_secs",
+    "runtime.upgrade_sock",
+    "limits.h2_idle_secs",
+    "limits.max_connections",
+];
+
 impl Config {
     /// The settings that differ between `self` (in service) and `new` and that only a restart
     /// applies, by their file names. Everything else (catalog, edge certificates, admin
     /// tokens, [`Settings`]) a reload applies.
     pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        RESTART_ONLY
+            .into_iter()
+            .zip(self.restart_only_differs(new))
+            .filter_map(|(name, differs)| differs.then_some(name))
+            .collect()
+    }
+
+    /// For each of [`RESTART_ONLY`], in order: whether `new` changes it. Certificates are
+    /// compared by content: a renewed file at the same path is a change.
+    fn restart_only_differs(&self, new: &Config) -> [bool; RESTART_ONLY.len()] {
         let (a, b) = (&self.listen, &new.listen);
         let (ra, rb) = (&self.runtime, &new.runtime);
+        let (la, lb) = (&self.settings.limits, &new.settings.limits);
         [
-            ("listen.https", a.https != b.https),
-            ("listen.http", a.http != b.http),
-            ("listen.tunnel", a.tunnel != b.tunnel),
-            ("listen.metrics", a.metrics != b.metrics),
-            (
-                "tunnel.cert",
-                !same_cert(&self.tunnel_cert, &new.tunnel_cert),
-            ),
-            ("admin.listen", self.admin.listen != new.admin.listen),
-            ("admin.tls_cert", !same_tls(&self.admin.tls, &new.admin.tls)),
-            (
-                "admin.max_body_bytes",
-                self.admin.max_body_bytes != new.admin.max_body_bytes,
-            ),
-            ("store.dir", self.store_dir != new.store_dir),
-            ("runtime.threads", ra.threads != rb.threads),
-            (
-                "runtime.control_threads",
-                ra.control_threads != rb.control_threads,
-            ),
-            (
-                "runtime.watch_interval_ms",
-                ra.watch_interval != rb.watch_interval,
-            ),
-            (
-                "runtime.shutdown_grace_secs",
-                ra.shutdown_grace != rb.shutdown_grace,
-            ),
-            ("runtime.upgrade_sock", ra.upgrade_sock != rb.upgrade_sock),
+            a.https != b.https,
+            a.http != b.http,
+            a.tunnel != b.tunnel,
+            a.metrics != b.metrics,
+            !same_cert(&self.tunnel_cert, &new.tunnel_cert),
+            self.admin.listen != new.admin.listen,
+            !same_tls(&self.admin.tls, &new.admin.tls),
+            self.admin.max_body_bytes != new.admin.max_body_bytes,
+            self.store_dir != new.store_dir,
+            ra.threads != rb.threads,
+            ra.control_threads != rb.control_threads,
+            ra.watch_interval != rb.watch_interval,
+            ra.shutdown_grace != rb.shutdown_grace,
+            ra.upgrade_sock != rb.upgrade_sock,
+            la.h2_idle_secs != lb.h2_idle_secs,
+            la.max_connections != lb.max_connections,
         ]
-        .into_iter()
-        .filter_map(|(name, differs)| differs.then_some(name))
-        .collect()
     }
 }
 

@@ -294,6 +294,9 @@ async fn thousand_routing_table_swaps_under_load_lose_nothing() {
             &o.url(),
             &["east"],
         ));
+        // Staged once: the loop measures the swaps, not certificate loading.
+        let without_other = without_other.stage().expect("stages");
+        let with_other = with_other.stage().expect("stages");
         let m0 = w.metrics().await;
         let v0 = world::metric(&m0, "switchyard_routing_table_version").expect("table version");
         let swaps0 = world::metric(&m0, "switchyard_routing_table_swaps_total").unwrap_or(0.0);
@@ -315,7 +318,7 @@ async fn thousand_routing_table_swaps_under_load_lose_nothing() {
                     } else {
                         &without_other
                     };
-                    state.apply(cfg).expect("valid config applies")
+                    state.apply(cfg.clone()).expect("valid config applies")
                 })
                 .collect();
             (versions, t0.elapsed())

@@ -164,7 +164,8 @@ fn restart_needed_names_what_a_reload_cannot_apply() {
         "[listen]\nhttps = \"127.0.0.1:1\"\nmetrics = \"127.0.0.1:2\"\n\
          [tunnel]\ncert = \"{oc}\"\nkey = \"{ok}\"\n\
          [admin]\nlisten = \"\"\n[store]\ndir = \"s\"\n\
-         [runtime]\nthreads = 3\nupgrade_sock = \"/tmp/other.sock\"\n"
+         [runtime]\nthreads = 3\nupgrade_sock = \"/tmp/other.sock\"\n\
+         [limits]\nmax_connections = 3\n"
     ));
     assert_eq!(
         old.restart_needed(&moved),
@@ -175,7 +176,8 @@ fn restart_needed_names_what_a_reload_cannot_apply() {
             "admin.listen",
             "store.dir",
             "runtime.threads",
-            "runtime.upgrade_sock"
+            "runtime.upgrade_sock",
+            "limits.max_connections"
         ]
     );
 }

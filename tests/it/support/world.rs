@@ -177,7 +177,7 @@ impl World {
         tweak(&mut cfg);
         let config_path = dir.path().join("gateway.toml");
         write_config(&config_path, &cfg);
-        let loaded = GatewayConfig::from_file(&config_path).expect("config file parses");
+        let loaded = GatewayConfig::parse_file(&config_path).expect("config file parses");
         let gw = switchyard::run_gateway(
             loaded,
             GatewayOptions {
@@ -215,7 +215,7 @@ impl World {
     /// connectors are dropped (they dialed the old tunnel port): [`World::connect`] again.
     pub fn restart_gateway(&mut self) {
         self.connectors.clear();
-        let loaded = GatewayConfig::from_file(&self.config_path).expect("config file parses");
+        let loaded = GatewayConfig::parse_file(&self.config_path).expect("config file parses");
         let fresh = switchyard::run_gateway(
             loaded,
             GatewayOptions {
