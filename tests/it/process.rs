@@ -193,3 +193,44 @@ async fn gateway_and_connector_processes_reload_on_sighup_and_stop_on_sigterm() 
         "gateway exits cleanly"
     );
 }
+
+/// A gateway process started from `Spec::default()`, once it reported ready.
+fn ready_gateway(dir: &TempDir) -> Proc {
+    let pki = Pki::new(dir.path());
+    let mut cfg = World::config_for(&Spec::default(), &pki, &Default::default());
+    cfg.runtime.shutdown_grace_secs = 1;
+    let path = dir.path().join("gateway.toml");
+    write_config(&path, &cfg);
+    let gw = Proc::spawn(&["gateway", "--config", path.to_str().expect("utf8")]);
+    gw.wait_for("gateway ready");
+    gw
+}
+
+#[test]
+fn signals_right_after_ready_are_handled_not_fatal() {
+    let dir = TempDir::new("early-hup");
+    let mut gw = ready_gateway(&dir);
+    gw.signal("-HUP");
+    gw.wait_for("configuration applied");
+    assert_eq!(
+        gw.wait_exit(Duration::from_millis(200)),
+        None,
+        "still running"
+    );
+    gw.signal("-TERM");
+    assert_eq!(
+        gw.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "SIGTERM drains"
+    );
+
+    // SIGTERM at once after ready: a graceful exit, not the default action's kill.
+    let dir = TempDir::new("early-term");
+    let mut gw = ready_gateway(&dir);
+    gw.signal("-TERM");
+    assert_eq!(
+        gw.wait_exit(Duration::from_secs(15)),
+        Some(0),
+        "SIGTERM drains"
+    );
+}
