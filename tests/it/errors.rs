@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::support::world::{app, Spec, World};
+use crate::support::world::{app, metric, Spec, World};
 use crate::support::{client, origin};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -47,12 +47,9 @@ async fn origin_refusing_is_502_and_no_connector_is_503_naming_the_app() {
     let body = r.text().await.expect("body");
     assert!(body.contains("\"orphan\""), "{body}");
 
-    let m = w.metrics().await;
-    assert_eq!(
-        crate::support::world::metric(&m, "switchyard_no_live_connector_total{app=\"orphan\"}"),
-        Some(1.0),
-        "{m}"
-    );
+    let no_live = "switchyard_no_live_connector_total{app=\"orphan\"}";
+    let m = w.metrics_when(|m| metric(m, no_live).is_some()).await;
+    assert_eq!(metric(&m, no_live), Some(1.0), "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

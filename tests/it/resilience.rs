@@ -217,21 +217,24 @@ async fn connectors_failing_to_reach_the_origin_are_ejected_and_requests_still_a
         assert_eq!(r.status(), 502);
         assert!(r.text().await.expect("body").contains("unreachable"));
     }
-    let m = w.metrics().await;
-    let ejected: f64 = ["c1", "c2"]
-        .iter()
-        .filter_map(|id| {
-            metric(
-                &m,
-                &format!("switchyard_connector_ejections_total{{connector=\"{id}\"}}"),
-            )
-        })
-        .sum();
+    let ejected = |m: &str| -> f64 {
+        ["c1", "c2"]
+            .iter()
+            .filter_map(|id| {
+                metric(
+                    m,
+                    &format!("switchyard_connector_ejections_total{{connector=\"{id}\"}}"),
+                )
+            })
+            .sum()
+    };
+    let retries = "switchyard_retries_total{app=\"down\"}";
+    let m = w
+        .metrics_when(|m| ejected(m) >= 1.0 && metric(m, retries).is_some())
+        .await;
+    let ejected = ejected(&m);
     assert!(ejected >= 1.0, "{m}");
-    assert!(
-        metric(&m, "switchyard_retries_total{app=\"down\"}").unwrap_or(0.0) >= 1.0,
-        "{m}"
-    );
+    assert!(metric(&m, retries).unwrap_or(0.0) >= 1.0, "{m}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

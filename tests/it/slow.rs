@@ -129,6 +129,8 @@ async fn stalled_request_body_ends_the_request_h1_and_h2() {
         started.elapsed()
     );
     let series = "switchyard_slow_client_timeouts_total{phase=\"body\"}";
+    // Counted once the 408 left: wait for it.
+    assert!(wait_counter(&w, series, 3.0, Duration::from_secs(5)).await);
     assert_eq!(counter(&w, series).await, 3.0);
 }
 

@@ -315,6 +315,20 @@ impl World {
         r
     }
 
+    /// Reads `/metrics` until `counted` holds for the text or 5 s pass, and returns the last
+    /// reading: the edge counts a request after its answer's last byte left, so a client
+    /// that just read an answer may otherwise see the metrics before the count.
+    pub async fn metrics_when(&self, counted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        loop {
+            let m = self.metrics().await;
+            if counted(&m) || std::time::Instant::now() > deadline {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn metrics(&self) -> String {
         reqwest::get(format!("http://{}/metrics", self.gw.metrics_addr))
             .await
