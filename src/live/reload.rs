@@ -47,11 +47,20 @@ impl Reloader {
         }
     }
 
-    /// Stages a configuration given in memory and applies it: all or nothing.
+    /// Stages a configuration given in memory and applies it: all or nothing. A file that
+    /// does not stage is reported with its catalog's problems too (when the file owns the
+    /// catalog), so that one reading lists everything.
     pub fn apply_file(&self, cfg: &GatewayConfig) -> Result<u64, Vec<String>> {
         match cfg.clone().stage() {
             Ok(config) => self.apply(config),
-            Err(errors) => Err(self.rejected(errors)),
+            Err(mut errors) => {
+                if self.catalog.store().is_none() {
+                    let compiled = RoutingTable::compile(&cfg.catalog(), 1);
+                    let problems = compiled.err().into_iter().flatten();
+                    errors.extend(problems.map(|e| e.to_string()));
+                }
+                Err(self.rejected(errors))
+            }
         }
     }
 
@@ -103,8 +112,8 @@ impl Reloader {
         let Some(path) = &self.config_path else {
             return Err(vec!["no configuration file to reload".into()]);
         };
-        match Config::from_file(path) {
-            Ok(config) => self.apply(config),
+        match GatewayConfig::parse_file(path) {
+            Ok(cfg) => self.apply_file(&cfg),
             Err(e) => Err(self.rejected(e.messages())),
         }
     }

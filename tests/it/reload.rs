@@ -26,7 +26,15 @@ async fn bad_reload_keeps_the_old_table_and_lists_every_error() {
     bad.apps[0].groups = vec!["nope".into()];
     bad.apps.push(bad.apps[0].clone());
     bad.apps[1].internal_url = "ftp://x".into();
+    // A bad setting too: both kinds of problem are listed at once.
+    bad.resilience.max_attempts = 0;
     let errors = w.rewrite(bad).expect_err("rejected");
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("resilience.max_attempts")),
+        "{errors:?}"
+    );
     assert!(
         errors.iter().any(|e| e.contains("apps[0].groups[0]")),
         "{errors:?}"
