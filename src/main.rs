@@ -79,6 +79,8 @@ fn init_logging() {
         .with(
             tracing_subscriber::fmt::layer()
                 .with_target(true)
+                // Colour codes only on a terminal: a log file or a collector gets plain text.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
                 .with_writer(std::io::stderr),
         )
         .init();
