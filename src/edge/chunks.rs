@@ -479,3 +479,106 @@ mod tests {
         );
     }
 }
+
+/// Properties of the tracker: it follows any stream of bytes without panicking and without
+/// depending on where reads split it, and it never refuses well-formed requests.
+#[cfg(test)]
+mod props {
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    use super::Tracker;
+
+    /// `cases` per property, or `PROPTEST_CASES`; no regression files (a failing case becomes
+    /// a named test in `tests`).
+    fn runner(cases: u32) -> Config {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(cases);
+        Config {
+            failure_persistence: None,
+            ..Config::with_cases(cases)
+        }
+    }
+
+    /// Feeds `bytes` in pieces cut at `cuts` (positions taken modulo the length).
+    fn feed_split(bytes: &[u8], cuts: &[usize]) -> Result<(), ()> {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        points.extend([0, bytes.len()]);
+        points.sort_unstable();
+        points.dedup();
+        let mut t = Tracker::default();
+        for w in points.windows(2) {
+            t.feed(&bytes[w[0]..w[1]]).map_err(|_| ())?;
+        }
+        Ok(())
+    }
+
+    /// One well-formed request: no body, a `Content-Length` body of any bytes, or a chunked
+    /// body with extensions (tokens and quoted strings) and trailers.
+    fn request() -> impl Strategy<Value = Vec<u8>> {
+        let ext = prop_oneof![
+            "[a-z]{1,5}".prop_map(|n| format!(";{n}")),
+            ("[a-z]{1,5}", "[a-z0-9]{1,5}").prop_map(|(n, v)| format!(" ; {n}={v}")),
+            ("[a-z]{1,5}", "[a-z ;=]{0,8}").prop_map(|(n, v)| format!(";{n}=\"{v}\"")),
+        ];
+        let chunk = (
+            proptest::collection::vec(any::<u8>(), 1..40),
+            proptest::option::of(ext),
+        )
+            .prop_map(|(data, ext)| {
+                let mut c = format!("{:x}{}\r\n", data.len(), ext.unwrap_or_default()).into_bytes();
+                c.extend_from_slice(&data);
+                c.extend_from_slice(b"\r\n");
+                c
+            });
+        prop_oneof![
+            Just(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n".to_vec()),
+            proptest::collection::vec(any::<u8>(), 0..60).prop_map(|body| {
+                let mut r = format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len())
+                    .into_bytes();
+                r.extend_from_slice(&body);
+                r
+            }),
+            (proptest::collection::vec(chunk, 0..4), any::<bool>()).prop_map(
+                |(chunks, trailer)| {
+                    let mut r = b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+                    chunks.iter().for_each(|c| r.extend_from_slice(c));
+                    r.extend_from_slice(b"0\r\n");
+                    if trailer {
+                        r.extend_from_slice(b"X-Sum: 1\r\n");
+                    }
+                    r.extend_from_slice(b"\r\n");
+                    r
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(runner(3000))]
+
+        #[test]
+        fn any_bytes_any_splits_same_verdict(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let whole = Tracker::default().feed(&bytes);
+            if let Err(offset) = whole {
+                prop_assert!(offset <= bytes.len());
+            }
+            prop_assert_eq!(feed_split(&bytes, &cuts), whole.map_err(|_| ()));
+        }
+
+        #[test]
+        fn well_formed_pipelines_pass_at_any_split(
+            reqs in proptest::collection::vec(request(), 1..5),
+            cuts in proptest::collection::vec(any::<usize>(), 0..12),
+        ) {
+            let bytes = reqs.concat();
+            prop_assert_eq!(Tracker::default().feed(&bytes), Ok(()));
+            prop_assert_eq!(feed_split(&bytes, &cuts), Ok(()));
+        }
+    }
+}
