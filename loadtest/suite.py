@@ -216,6 +216,9 @@ def start_origin(chain, work):
     listen 127.0.0.1:{port} backlog=4096;
     root {work}/www;
     location = / {{ default_type text/plain; return 200 "hello from the origin\\n"; }}
+    # Reads the whole body before answering (request buffering of a proxied location), so
+    # a client trickling a body to it stays a slow body, not a request answered early.
+    location = /sink {{ client_max_body_size 2m; proxy_pass http://127.0.0.1:{port}/; }}
   }}""")
     chain.spawn("origin", argv, origin=True)
     wait_port(port)
@@ -578,8 +581,8 @@ async def slow_clients(port, n, secs, ready_path):
                 w.write(b"X-Slow: 1\r\n")
                 await w.drain()
                 await asyncio.sleep(1)
-        elif kind == 1:  # trickle a body: one byte a second of a declared MiB
-            w.write(f"POST / HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 1048576\r\n\r\n"
+        elif kind == 1:  # trickle a body (to a path that reads it all): a byte a second of a MiB
+            w.write(f"POST /sink HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 1048576\r\n\r\n"
                     .encode())
             while time.time() < end:
                 w.write(b"x")
