@@ -42,11 +42,13 @@ async fn metrics_count_requests_connectors_and_pass_promtool() {
         404
     );
 
-    // All five requests counted (the last one, unrouted, as `app="-"`).
+    // All five requests counted (the last one, unrouted, as `app="-"`), both tunnels up.
     let m = w
         .metrics_when(|m| {
             metric(m, "switchyard_request_duration_seconds_count{app=\"o\"}") >= Some(4.0)
-                && metric(m, "switchyard_requests_total{app=\"-\",class=\"4xx\"}").is_some()
+                && metric(m, "switchyard_requests_total{app=\"-\",class=\"4xx\"}") >= Some(1.0)
+                // The connector's second tunnel may still be on its way.
+                && metric(m, "switchyard_tunnels") >= Some(2.0)
         })
         .await;
     let v = |s: &str| metric(&m, s);
