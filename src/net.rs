@@ -2,6 +2,8 @@
 //! listener answers, and the connector's allow-list of internal destinations ([`allow`]).
 
 pub mod allow;
+#[cfg(test)]
+pub mod testing;
 
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};

@@ -205,26 +205,30 @@ impl GatewayConfig {
         first_edge: Option<&LoadedCert>,
         errors: &mut Vec<String>,
     ) -> Option<LoadedCert> {
-        match (&self.tunnel.cert, &self.tunnel.key) {
-            (Some(cert), Some(key)) => {
-                let pair = CertPaths {
-                    cert: cert.clone(),
-                    key: key.clone(),
-                    default: false,
-                };
-                self.load_pair(&pair)
-                    .map_err(|e| errors.push(format!("tunnel.cert: {e}")))
-                    .ok()
-            }
-            (None, None) => first_edge.cloned(),
-            // Reported by `check`.
-            _ => None,
+        let (cert, key) = (&self.tunnel.cert, &self.tunnel.key);
+        match self.load_optional_pair(cert, key, "tunnel.cert", errors)? {
+            Some(loaded) => Some(loaded),
+            None => first_edge.cloned(),
         }
     }
 
     /// `Some(None)`: no admin TLS; `None`: a problem (reported).
     fn load_admin_tls(&self, errors: &mut Vec<String>) -> Option<Option<LoadedCert>> {
-        match (&self.admin.tls_cert, &self.admin.tls_key) {
+        let (cert, key) = (&self.admin.tls_cert, &self.admin.tls_key);
+        self.load_optional_pair(cert, key, "admin.tls_cert", errors)
+    }
+
+    /// A certificate given by an optional cert + key pair: `Some(Some(_))` loaded, `Some(None)`
+    /// not configured, `None` a problem (a load error is reported under `label`; a half-given
+    /// pair is reported by `check`).
+    fn load_optional_pair(
+        &self,
+        cert: &Option<PathBuf>,
+        key: &Option<PathBuf>,
+        label: &str,
+        errors: &mut Vec<String>,
+    ) -> Option<Option<LoadedCert>> {
+        match (cert, key) {
             (Some(cert), Some(key)) => {
                 let pair = CertPaths {
                     cert: cert.clone(),
@@ -233,11 +237,10 @@ impl GatewayConfig {
                 };
                 self.load_pair(&pair)
                     .map(Some)
-                    .map_err(|e| errors.push(format!("admin.tls_cert: {e}")))
+                    .map_err(|e| errors.push(format!("{label}: {e}")))
                     .ok()
             }
             (None, None) => Some(None),
-            // Reported by `check`.
             _ => None,
         }
     }

@@ -485,22 +485,9 @@ mod tests {
 #[cfg(test)]
 mod props {
     use proptest::prelude::*;
-    use proptest::test_runner::Config;
 
     use super::Tracker;
-
-    /// `cases` per property, or `PROPTEST_CASES`; no regression files (a failing case becomes
-    /// a named test in `tests`).
-    fn runner(cases: u32) -> Config {
-        let cases = std::env::var("PROPTEST_CASES")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(cases);
-        Config {
-            failure_persistence: None,
-            ..Config::with_cases(cases)
-        }
-    }
+    use crate::net::testing::prop_config as runner;
 
     /// Feeds `bytes` in pieces cut at `cuts` (positions taken modulo the length).
     fn feed_split(bytes: &[u8], cuts: &[usize]) -> Result<(), ()> {

@@ -79,18 +79,7 @@ fn diff(a: &Value, b: &Value) -> Value {
     Value::Object(patch)
 }
 
-/// `cases` per property, or `PROPTEST_CASES` when set; no regression files (a failing case
-/// becomes a named regular test instead).
-fn runner(cases: u32) -> ProptestConfig {
-    let cases = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(cases);
-    ProptestConfig {
-        failure_persistence: None,
-        ..ProptestConfig::with_cases(cases)
-    }
-}
+use crate::net::testing::prop_config as runner;
 
 fn merged(target: &Value, patch: &Value) -> Value {
     let mut out = target.clone();
