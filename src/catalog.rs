@@ -5,6 +5,9 @@
 
 pub mod enroll;
 mod error;
+pub mod migrate;
+pub mod quota;
+pub mod scope;
 pub mod secret;
 pub mod store;
 pub mod writer;
@@ -34,11 +37,29 @@ pub struct Catalog {
     pub enrollment_tokens: Vec<EnrollmentSpec>,
 }
 
-/// A company served by the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+/// A company served by the gateway: its own scope of names, the domains it may publish
+/// under, and how much it may create.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TenantSpec {
     pub name: String,
+    /// DNS names the tenant owns: each covers itself and every name below it. The tenant's
+    /// apps publish only hosts inside them; no other app publishes a host inside them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<String>,
+    /// Overrides of the gateway's default quotas (`[tenant_quotas]`).
+    #[serde(default, skip_serializing_if = "quota::Quotas::is_empty")]
+    pub quotas: quota::Quotas,
+}
+
+impl TenantSpec {
+    /// A tenant with no domains and the default quotas.
+    pub fn named(name: &str) -> TenantSpec {
+        TenantSpec {
+            name: name.to_owned(),
+            ..TenantSpec::default()
+        }
+    }
 }
 
 /// An enrollment token, stored hashed.
@@ -75,6 +96,21 @@ pub struct GroupSpec {
     /// The tenant owning the group (none: the operator's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tenant: Option<String>,
+    /// An operator group that tenants' apps may put in their chains (as `/name`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
+}
+
+impl GroupSpec {
+    /// A group of `tenant`'s scope with the default balance policy.
+    pub fn new(name: &str, tenant: Option<&str>) -> GroupSpec {
+        GroupSpec {
+            name: name.to_owned(),
+            balance: BalancePolicy::default(),
+            tenant: tenant.map(str::to_owned),
+            shared: false,
+        }
+    }
 }
 
 /// One connector agent: its id, its group and the hash of its secret.

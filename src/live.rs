@@ -147,8 +147,14 @@ impl TunnelHost for Live {
         }
     }
 
-    fn connector(&self, id: &str) -> Option<ConnectorEntry> {
-        self.snapshot.load().table.connector(id).cloned()
+    fn connectors_named(&self, id: &str) -> Vec<ConnectorEntry> {
+        let snapshot = self.snapshot.load();
+        snapshot
+            .table
+            .connectors_named(id)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     fn edge_runtime(&self) -> Option<tokio::runtime::Handle> {

@@ -38,6 +38,8 @@ pub struct Metrics {
     pub reload_failures: IntCounter,
     /// 1 for each setting the file changed that only a restart applies.
     pub reload_restart_needed: IntGaugeVec,
+    /// Catalog changes refused because they take a tenant past a quota, by tenant and kind.
+    pub tenant_quota_refusals: IntCounterVec,
     pub tls_handshake_failures: IntCounterVec,
     pub tunnel_auth_failures: IntCounterVec,
     pub tunnel_disconnects: IntCounterVec,
@@ -206,6 +208,7 @@ struct ConfigMetrics {
     reloads: IntCounter,
     reload_failures: IntCounter,
     reload_restart_needed: IntGaugeVec,
+    tenant_quota_refusals: IntCounterVec,
 }
 
 fn config_metrics(r: &Registry) -> ConfigMetrics {
@@ -235,6 +238,12 @@ fn config_metrics(r: &Registry) -> ConfigMetrics {
             "switchyard_config_reload_restart_needed",
             "Settings changed in the configuration file that only a restart applies (1 while the file differs from what runs).",
             &["setting"],
+        ),
+        tenant_quota_refusals: counter_vec(
+            r,
+            "switchyard_tenant_quota_refusals_total",
+            "Catalog changes (API writes, enrollments) refused because they take a tenant past its quota, by tenant and kind (apps, groups, connectors, enrollment_tokens).",
+            &["tenant", "kind"],
         ),
     }
 }
@@ -300,6 +309,7 @@ impl Metrics {
             reloads,
             reload_failures,
             reload_restart_needed,
+            tenant_quota_refusals,
         } = config_metrics(&r);
         let EdgeMetrics {
             tls_handshake_failures,
@@ -320,6 +330,7 @@ impl Metrics {
             reloads,
             reload_failures,
             reload_restart_needed,
+            tenant_quota_refusals,
             tls_handshake_failures,
             tunnel_auth_failures,
             tunnel_disconnects,

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::catalog::{secret, AppSpec, BalancePolicy, ConnectorSpec, GroupSpec};
+use crate::catalog::{secret, AppSpec, ConnectorSpec, GroupSpec};
 use crate::config::connector::ConnectorConfig;
 use crate::config::gateway::{CertPaths, GatewayConfig, ListenConfig};
 use crate::gateway::{GatewayHandle, GatewayOptions};
@@ -211,11 +211,7 @@ fn gateway_config(
     secrets: &[String],
     admin_token: &str,
 ) -> GatewayConfig {
-    let group = |name: &str| GroupSpec {
-        tenant: None,
-        name: name.into(),
-        balance: BalancePolicy::P2c,
-    };
+    let group = |name: &str| GroupSpec::new(name, None);
     let mut cfg = GatewayConfig {
         listen: ListenConfig {
             https: opts.https.clone(),

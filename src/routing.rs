@@ -24,7 +24,14 @@
 //! a matching prefix answers. So if `wiki.example.com` only publishes `/api`, a request for
 //! `wiki.example.com/docs` can still be served by a `*.example.com` app without a prefix.
 //!
-//! **Names.** Group names, connector ids and app names are compared exactly (case-sensitive).
+//! **Names.** Group names, connector ids and app names are compared exactly (case-sensitive)
+//! and are unique within their scope (the operator's, or one tenant's: see
+//! `catalog::scope`). The compiled table holds qualified names (`t1/dc-east`).
+//!
+//! **Tenants.** A tenant's app publishes only hosts inside its tenant's `domains`; an
+//! operator app publishes only hosts outside every tenant's domains, and an operator
+//! wildcard may not cover a tenant's domain. So a host is only ever served by an app of the
+//! scope that owns it.
 //!
 //! A lookup does not allocate: hosts that need lowercasing are copied into a stack buffer.
 
@@ -62,25 +69,29 @@ pub struct RoutingTable {
     group_index: HashMap<Arc<str>, usize>,
     connectors: Vec<ConnectorEntry>,
     connector_index: HashMap<Arc<str>, usize>,
+    /// Connectors by their id within their scope (`c1` of `t1/c1`): a hello names that.
+    connectors_by_plain_id: HashMap<Arc<str>, Vec<usize>>,
 }
 
 /// A connector group as compiled from the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupEntry {
-    /// The group's name.
+    /// The group's qualified name (`t1/dc-east`, or `dc-east` for the operator's).
     pub name: Arc<str>,
     /// How the group spreads requests over its live connectors.
     pub balance: BalancePolicy,
-    /// Ids of the connectors in this group, sorted.
+    /// An operator group that tenants' apps may use.
+    pub shared: bool,
+    /// Qualified ids of the connectors in this group, sorted.
     pub connectors: Vec<Arc<str>>,
 }
 
 /// A connector as compiled from the catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorEntry {
-    /// The connector's id.
+    /// The connector's qualified id (`t1/c1`, or `c1` for the operator's).
     pub id: Arc<str>,
-    /// The group it belongs to.
+    /// The qualified name of the group it belongs to.
     pub group: Arc<str>,
     /// SHA-256 of the connector's secret.
     pub secret_digest: [u8; 32],
@@ -89,7 +100,7 @@ pub struct ConnectorEntry {
 /// One published app, ready for the request path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
-    /// The app's name.
+    /// The app's qualified name (`t1/wiki`, or `wiki` for the operator's).
     pub app: Arc<str>,
     /// External host as configured, lowercased, without a trailing dot
     /// (`wiki.example.com` or `*.apps.example.com`).
@@ -98,7 +109,7 @@ pub struct Route {
     pub path_prefix: Option<String>,
     /// Where the connector sends the request.
     pub internal: InternalUrl,
-    /// Ordered chain of connector groups, primary first.
+    /// Ordered chain of connector groups (qualified names), primary first.
     pub groups: Vec<Arc<str>>,
     /// Send the external Host header to the origin instead of the internal one.
     pub preserve_host: bool,
@@ -169,6 +180,14 @@ impl RoutingTable {
             .enumerate()
             .map(|(i, c)| (c.id.clone(), i))
             .collect();
+        let mut connectors_by_plain_id: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
+        for (i, c) in parts.connectors.iter().enumerate() {
+            let plain = c.id.rsplit('/').next().unwrap_or(&c.id);
+            connectors_by_plain_id
+                .entry(Arc::from(plain))
+                .or_default()
+                .push(i);
+        }
         RoutingTable {
             version,
             routes: parts.routes,
@@ -179,6 +198,7 @@ impl RoutingTable {
             group_index,
             connectors: parts.connectors,
             connector_index,
+            connectors_by_plain_id,
         }
     }
 
@@ -242,14 +262,27 @@ impl RoutingTable {
         None
     }
 
-    /// The group named `name`.
+    /// The group with qualified name `name`.
     pub fn group(&self, name: &str) -> Option<&GroupEntry> {
         self.group_index.get(name).map(|&i| &self.groups[i])
     }
 
-    /// The connector with id `id`.
+    /// The connector with qualified id `id`.
     pub fn connector(&self, id: &str) -> Option<&ConnectorEntry> {
         self.connector_index.get(id).map(|&i| &self.connectors[i])
+    }
+
+    /// The connectors a connector's hello may mean by `id`: the one with that qualified id
+    /// (`t1/c1`), or every connector whose id within its scope is `id` (the operator and two
+    /// tenants may each have a `c1`; the secret tells them apart).
+    pub fn connectors_named(&self, id: &str) -> Vec<&ConnectorEntry> {
+        if id.contains('/') {
+            return self.connector(id).into_iter().collect();
+        }
+        self.connectors_by_plain_id
+            .get(id)
+            .map(|all| all.iter().map(|&i| &self.connectors[i]).collect())
+            .unwrap_or_default()
     }
 
     /// Every group, in catalog order.

@@ -8,11 +8,7 @@ use switchyard::catalog::{AppSpec, Catalog, ConnectorSpec, GroupSpec};
 pub fn catalog(apps: usize, connectors: usize) -> Catalog {
     let secret_hash = switchyard::catalog::secret::hash("s");
     let mut c = Catalog {
-        groups: vec![GroupSpec {
-            tenant: None,
-            name: "g".into(),
-            balance: Default::default(),
-        }],
+        groups: vec![GroupSpec::new("g", None)],
         connectors: (0..connectors)
             .map(|i| ConnectorSpec {
                 tenant: None,

@@ -127,6 +127,7 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
             name: body.name,
             balance: body.balance,
             tenant,
+            shared: false,
         };
         c.groups.push(g.clone());
         Ok(view(c, &g, &ctx.caller))

@@ -90,6 +90,9 @@ pub enum ApiError {
         message: String,
         field: Option<String>,
     },
+    /// A change that takes a tenant past its quota (409 `quota_exceeded`, `field` = kind).
+    #[error("{message}")]
+    QuotaExceeded { message: String, kind: &'static str },
     #[error("the catalog is at version {current}, not the version in If-Match")]
     PreconditionFailed { current: u64 },
     #[error("the request body is larger than {limit} bytes")]
@@ -203,6 +206,7 @@ impl ApiError {
                 (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict"),
+            ApiError::QuotaExceeded { .. } => (StatusCode::CONFLICT, "quota_exceeded"),
             ApiError::PreconditionFailed { .. } => {
                 (StatusCode::PRECONDITION_FAILED, "precondition_failed")
             }
@@ -224,6 +228,7 @@ impl ApiError {
         let mut error = json!({ "code": code, "message": self.to_string() });
         match &self {
             ApiError::Conflict { field: Some(f), .. } => error["field"] = json!(f),
+            ApiError::QuotaExceeded { kind, .. } => error["field"] = json!(kind),
             ApiError::Invalid { field, details, .. } => {
                 if let Some(f) = field {
                     error["field"] = json!(f);
@@ -270,6 +275,13 @@ impl From<UpdateError<ApiError>> for ApiError {
             UpdateError::Conflict { current } => ApiError::PreconditionFailed { current },
             UpdateError::Invalid(errors) => ApiError::from_catalog(errors),
             UpdateError::Rejected(e) => e,
+            UpdateError::Quota(e) => ApiError::QuotaExceeded {
+                message: format!(
+                    "{e}; delete some or ask the operator to raise tenant {:?}'s quota",
+                    e.tenant
+                ),
+                kind: e.kind.as_str(),
+            },
             UpdateError::Store(e) => {
                 tracing::error!(error = %e, "admin API: catalog store write failed; nothing changed");
                 ApiError::Internal(format!("the catalog could not be saved: {e}"))

@@ -74,9 +74,7 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
                 format!("a tenant named {:?} already exists", body.name),
             ));
         }
-        c.tenants.push(TenantSpec {
-            name: body.name.clone(),
-        });
+        c.tenants.push(TenantSpec::named(&body.name));
         Ok(view(c, &body.name))
     })?;
     Ok(Reply::created(v, version))

@@ -2,6 +2,7 @@
 //! an entry (and, when missing, the default group) or a refusal. Pure: the caller applies the
 //! change through its catalog writer, so the check and the write see the same catalog.
 
+use super::scope::Key;
 use super::{secret, Catalog, ConnectorSpec, GroupSpec};
 
 /// The group enrolled connectors land in, for an operator to move them later.
@@ -53,8 +54,8 @@ fn refuse(label: &'static str, reason: impl Into<String>) -> Refusal {
 }
 
 /// Decides one enrollment: a live token that `token` hashes to, an id not in the catalog yet
-/// (a revoked one included), then the connector in [`DEFAULT_GROUP`] (the group is created
-/// for the token's tenant if missing, and must belong to that tenant if present).
+/// in the token's scope (a revoked one included), then the connector in that scope's
+/// [`DEFAULT_GROUP`] (created if missing). A tenant's token enrolls into its tenant's scope.
 pub fn decide(catalog: &Catalog, request: &EnrollRequest<'_>) -> Result<Enrollment, Refusal> {
     let token = request.token;
     let matching: Vec<_> = catalog
@@ -71,29 +72,19 @@ pub fn decide(catalog: &Catalog, request: &EnrollRequest<'_>) -> Result<Enrollme
         return Err(refuse("bad_enrollment", reason));
     };
     let id = request.id;
-    if catalog.connectors.iter().any(|c| c.id == id) {
+    let tenant = spec.tenant.clone();
+    let scope = tenant.as_deref();
+    if catalog.connector_index(Key::new(scope, id)).is_some() {
         return Err(refuse(
             "already_registered",
             format!("connector \"{id}\" is already registered; use its secret"),
         ));
     }
-    let tenant = spec.tenant.clone();
-    let group = match catalog.groups.iter().find(|g| g.name == DEFAULT_GROUP) {
-        Some(group) if group.tenant != tenant => {
-            return Err(refuse(
-                "bad_enrollment",
-                format!(
-                    "group \"{DEFAULT_GROUP}\" belongs to another tenant than this \
-                     enrollment token's"
-                ),
-            ))
-        }
+    // The token's own scope always has its `default` (created on demand): another tenant's
+    // `default` is another group.
+    let group = match catalog.group_index(Key::new(scope, DEFAULT_GROUP)) {
         Some(_) => None,
-        None => Some(GroupSpec {
-            name: DEFAULT_GROUP.to_owned(),
-            balance: Default::default(),
-            tenant: tenant.clone(),
-        }),
+        None => Some(GroupSpec::new(DEFAULT_GROUP, scope)),
     };
     Ok(Enrollment {
         token_id: spec.id.clone(),
@@ -146,13 +137,12 @@ mod tests {
 
     fn catalog() -> Catalog {
         Catalog {
-            tenants: vec![TenantSpec {
-                name: "acme".into(),
-            }],
+            tenants: vec![TenantSpec::named("acme"), TenantSpec::named("globex")],
             enrollment_tokens: vec![
                 token("fleet", "t-fleet", None, NOW + 60),
                 token("old", "t-old", None, NOW),
                 token("acme", "t-acme", Some("acme"), NOW + 60),
+                token("globex", "t-globex", Some("globex"), NOW + 60),
             ],
             ..Catalog::default()
         }
@@ -180,19 +170,38 @@ mod tests {
         // The same token enrolls the next connector into the existing group.
         register(&mut c, "azure-2", "t-fleet", "sha256:i".into(), NOW).expect("ok");
         assert_eq!((c.groups.len(), c.connectors.len()), (1, 2));
-        assert_eq!(c.enrollment_tokens.len(), 3, "tokens are not used up");
+        assert_eq!(c.enrollment_tokens.len(), 4, "tokens are not used up");
     }
 
     #[test]
-    fn the_tokens_tenant_owns_the_connector_and_a_new_group() {
+    fn each_scope_enrolls_into_its_own_default_group() {
         let mut c = catalog();
-        register(&mut c, "acme-1", "t-acme", "sha256:h".into(), NOW).expect("ok");
+        register(&mut c, "c1", "t-acme", "sha256:h".into(), NOW).expect("acme");
         assert_eq!(c.groups[0].tenant.as_deref(), Some("acme"));
         assert_eq!(c.connectors[0].tenant.as_deref(), Some("acme"));
-        // The operator's token cannot put a connector into acme's default group.
-        let err = register(&mut c, "op-1", "t-fleet", "sha256:h".into(), NOW).expect_err("tenant");
-        assert_eq!(err.0, "bad_enrollment");
-        assert!(err.1.contains("another tenant"), "{}", err.1);
+        // The same id and group name in two more scopes: three connectors, three defaults.
+        register(&mut c, "c1", "t-globex", "sha256:i".into(), NOW).expect("globex");
+        register(&mut c, "c1", "t-fleet", "sha256:j".into(), NOW).expect("operator");
+        let owners: Vec<(Option<&str>, &str)> = c
+            .groups
+            .iter()
+            .map(|g| (g.tenant.as_deref(), g.name.as_str()))
+            .collect();
+        assert_eq!(
+            owners,
+            [
+                (Some("acme"), "default"),
+                (Some("globex"), "default"),
+                (None, "default")
+            ]
+        );
+        assert!(c
+            .connectors
+            .iter()
+            .all(|x| x.id == "c1" && x.group == "default"));
+        // Within one scope an id is taken once.
+        let err = register(&mut c, "c1", "t-acme", "sha256:k".into(), NOW).expect_err("taken");
+        assert_eq!(err.0, "already_registered");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::Catalog;
+use crate::catalog::{migrate, Catalog};
 
 /// A catalog and its version.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -16,6 +16,21 @@ use crate::catalog::Catalog;
 pub struct Stored {
     pub version: u64,
     pub catalog: Catalog,
+}
+
+/// The file's form: the catalog, its version and the layout it was written in.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct OnDisk<C> {
+    /// Absent in files written before tenant scopes (schema 1).
+    #[serde(default = "schema_v1")]
+    schema: u32,
+    version: u64,
+    catalog: C,
+}
+
+fn schema_v1() -> u32 {
+    1
 }
 
 /// Why the store could not be read or written.
@@ -58,19 +73,47 @@ impl FileStore {
         }
     }
 
-    /// The stored catalog, or `None` when the store is empty (no file yet).
+    /// The stored catalog, or `None` when the store is empty (no file yet). A file of an
+    /// older schema is migrated in memory (see [`migrate`]); the next write saves it in
+    /// today's schema.
     pub fn load(&self) -> Result<Option<Stored>, StoreError> {
         let bytes = match fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(self.io(e)),
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                path: self.path.display().to_string(),
-                message: e.to_string(),
-            })
+        let corrupt = |message: String| StoreError::Corrupt {
+            path: self.path.display().to_string(),
+            message,
+        };
+        let on_disk: OnDisk<Catalog> =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let mut catalog = on_disk.catalog;
+        match on_disk.schema {
+            migrate::SCHEMA => {}
+            1 => {
+                let m = migrate::from_v1(&mut catalog);
+                tracing::warn!(
+                    path = %self.path.display(),
+                    shared_groups = ?m.shared,
+                    domains = ?m.domains,
+                    "catalog store of schema 1 (before tenant scopes) migrated in memory; \
+                     the next change saves it in schema {}",
+                    migrate::SCHEMA
+                );
+            }
+            other => {
+                return Err(corrupt(format!(
+                    "schema {other} is not one this version reads (it writes schema {}); \
+                     was it written by a newer version?",
+                    migrate::SCHEMA
+                )))
+            }
+        }
+        Ok(Some(Stored {
+            version: on_disk.version,
+            catalog,
+        }))
     }
 
     /// Writes atomically: after it returns, the new catalog survives a crash.
@@ -81,8 +124,13 @@ impl FileStore {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from("."));
         fs::create_dir_all(&dir).map_err(|e| self.io(e))?;
+        let on_disk = OnDisk {
+            schema: migrate::SCHEMA,
+            version: stored.version,
+            catalog: &stored.catalog,
+        };
         let body =
-            serde_json::to_vec_pretty(stored).map_err(|e| self.io(std::io::Error::other(e)))?;
+            serde_json::to_vec_pretty(&on_disk).map_err(|e| self.io(std::io::Error::other(e)))?;
         let tmp = dir.join(format!(
             ".catalog.json.{}.{}.tmp",
             std::process::id(),
@@ -125,11 +173,10 @@ mod tests {
             version: 7,
             ..Stored::default()
         };
-        stored.catalog.groups.push(crate::catalog::GroupSpec {
-            name: "g".into(),
-            balance: Default::default(),
-            tenant: None,
-        });
+        stored
+            .catalog
+            .groups
+            .push(crate::catalog::GroupSpec::new("g", None));
         store.save(&stored).expect("save");
         assert_eq!(store.load().expect("load"), Some(stored));
         let leftovers: Vec<_> = fs::read_dir(&d)

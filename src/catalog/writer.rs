@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use super::quota::Exceeded;
 use super::store::{StoreError, Stored};
 use super::{Catalog, CatalogError};
 
@@ -17,6 +18,8 @@ pub enum UpdateError<E> {
     Conflict { current: u64 },
     #[error("the change makes the catalog invalid")]
     Invalid(Vec<CatalogError>),
+    #[error("{0}")]
+    Quota(Exceeded),
     #[error("{0}")]
     Rejected(E),
     #[error("{0}")]
@@ -35,7 +38,8 @@ pub trait CatalogWriter: Send + Sync {
     fn location(&self) -> Option<String>;
 
     /// Applies `edit` to a copy of the current catalog: when `expected` is given it must be
-    /// the current version. The result is validated whole, persisted, and published before
+    /// the current version. The result is held to the tenants' quotas (growth past a quota
+    /// is refused, see [`super::quota`]), validated whole, persisted, and published before
     /// this returns the new version; writers never lose each other's changes. `edit` runs at
     /// most once per attempt; a refusal is `Rejected(())`.
     fn write(&self, expected: Option<u64>, edit: Edit<'_>) -> Result<u64, UpdateError<()>>;
@@ -75,6 +79,7 @@ impl<W: CatalogWriter + ?Sized> UpdateCatalog for W {
             (Err(UpdateError::ReadOnly), _) => Err(UpdateError::ReadOnly),
             (Err(UpdateError::Conflict { current }), _) => Err(UpdateError::Conflict { current }),
             (Err(UpdateError::Invalid(e)), _) => Err(UpdateError::Invalid(e)),
+            (Err(UpdateError::Quota(e)), _) => Err(UpdateError::Quota(e)),
             (Err(UpdateError::Store(e)), _) => Err(UpdateError::Store(e)),
             (Ok(_), _) | (Err(UpdateError::Rejected(())), _) => Err(UpdateError::Store(
                 StoreError::Inconsistent("the catalog writer skipped the change".into()),

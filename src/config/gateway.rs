@@ -32,6 +32,9 @@ pub struct GatewayConfig {
     pub admin: AdminConfig,
     #[serde(default)]
     pub store: StoreConfig,
+    /// Default quotas of every tenant (`[tenant_quotas]`); a tenant's `quotas` override them.
+    #[serde(default)]
+    pub tenant_quotas: crate::catalog::quota::Limits,
     #[serde(default)]
     pub tenants: Vec<TenantSpec>,
     #[serde(default)]

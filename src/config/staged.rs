@@ -77,6 +77,8 @@ pub struct Settings {
     pub tunnel: TunnelTimings,
     /// One access-log line per request (`runtime.access_log`).
     pub access_log: bool,
+    /// Default quotas of every tenant (`[tenant_quotas]`).
+    pub tenant_quotas: crate::catalog::quota::Limits,
 }
 
 /// Tunnel timings as durations.
@@ -405,6 +407,7 @@ impl Settings {
             resilience: cfg.resilience,
             tunnel: timings(&cfg.tunnel),
             access_log: cfg.runtime.access_log,
+            tenant_quotas: cfg.tenant_quotas,
         }
     }
 }

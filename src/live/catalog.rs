@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use arc_swap::ArcSwap;
 
 use super::Live;
+use crate::catalog::quota;
 use crate::catalog::store::{FileStore, Stored};
 use crate::catalog::writer::{CatalogWriter, Edit, UpdateError};
 use crate::routing::RoutingTable;
@@ -99,11 +100,20 @@ impl CatalogWriter for FileCatalog {
         if !edit(&mut catalog) {
             return Err(UpdateError::Rejected(()));
         }
+        let settings = self.live.settings();
+        if let Err(e) = quota::check(&current.catalog, &catalog, &settings.tenant_quotas) {
+            self.live
+                .metrics
+                .tenant_quota_refusals
+                .with_label_values(&[e.tenant.as_str(), e.kind.as_str()])
+                .inc();
+            return Err(UpdateError::Quota(e));
+        }
         let version = current.version + 1;
         let table = RoutingTable::compile(&catalog, version).map_err(UpdateError::Invalid)?;
         let stored = Stored { version, catalog };
         store.save(&stored).map_err(UpdateError::Store)?;
-        self.live.publish(table, self.live.settings());
+        self.live.publish(table, settings);
         self.desired.store(Arc::new(stored));
         tracing::info!(version, "catalog changed through the admin API");
         Ok(version)

@@ -1,10 +1,14 @@
-//! Tenant rules: every tenant named exists, names are unique, and no object reaches into
-//! another tenant (an app may use its tenant's groups or the operator's shared groups; a
-//! connector belongs to a group of its own tenant).
+//! Tenant rules: every tenant named exists and is unique; only operator groups are shared;
+//! tenant domains are well-formed and disjoint; and each app publishes only hosts its scope
+//! owns (a tenant's app: inside its tenant's domains; an operator app: outside every
+//! tenant's domains, and no operator wildcard covers one). References never reach into
+//! another tenant: they resolve in their own scope (see `catalog::scope`).
 
 use std::collections::HashMap;
 
+use super::host::{self, ConfigHost};
 use super::CatalogError;
+use crate::catalog::migrate::within;
 use crate::catalog::Catalog;
 
 /// Every tenant error of the catalog.
@@ -55,34 +59,96 @@ pub(super) fn validate(catalog: &Catalog) -> Vec<CatalogError> {
         check(format!("enrollment_tokens[{i}].tenant"), &e.tenant);
     }
 
-    let group_tenant: HashMap<&str, &Option<String>> = catalog
-        .groups
-        .iter()
-        .map(|g| (g.name.as_str(), &g.tenant))
-        .collect();
-    for (i, c) in catalog.connectors.iter().enumerate() {
-        if let Some(gt) = group_tenant.get(c.group.as_str()) {
-            if **gt != c.tenant {
-                errors.push(CatalogError::new(
-                    format!("connectors[{i}].group"),
-                    format!("group {:?} belongs to another tenant", c.group),
-                ));
-            }
+    for (i, g) in catalog.groups.iter().enumerate() {
+        if g.shared && g.tenant.is_some() {
+            errors.push(CatalogError::new(
+                format!("groups[{i}].shared"),
+                "only an operator group can be shared with tenants",
+            ));
         }
     }
-    for (i, a) in catalog.apps.iter().enumerate() {
-        for (j, g) in a.groups.iter().enumerate() {
-            if let Some(Some(gt)) = group_tenant.get(g.as_str()) {
-                if a.tenant.as_ref() != Some(gt) {
-                    errors.push(CatalogError::new(
-                        format!("apps[{i}].groups[{j}]"),
-                        format!("group {g:?} belongs to another tenant"),
-                    ));
-                }
+    let domains = domains(catalog, &mut errors);
+    for (i, app) in catalog.apps.iter().enumerate() {
+        if let Ok(host) = host::validate(&app.host) {
+            if let Some(message) = owner_error(&host, app.tenant.as_deref(), &domains) {
+                errors.push(CatalogError::new(format!("apps[{i}].host"), message));
             }
         }
     }
     errors
+}
+
+/// Every valid tenant domain with its tenant; reports malformed and overlapping ones.
+fn domains<'c>(catalog: &'c Catalog, errors: &mut Vec<CatalogError>) -> Vec<(String, &'c str)> {
+    let mut owned: Vec<(String, &str)> = Vec::new();
+    for (i, t) in catalog.tenants.iter().enumerate() {
+        for (j, raw) in t.domains.iter().enumerate() {
+            let path = format!("tenants[{i}].domains[{j}]");
+            let domain = match host::validate(raw) {
+                Ok(ConfigHost::Exact(d)) => d,
+                Ok(ConfigHost::Wildcard(_)) => {
+                    let message =
+                        format!("{raw:?}: a domain covers every name below it; drop \"*.\"");
+                    errors.push(CatalogError::new(path, message));
+                    continue;
+                }
+                Err(message) => {
+                    errors.push(CatalogError::new(path, message));
+                    continue;
+                }
+            };
+            let clash = owned
+                .iter()
+                .find(|(d, owner)| *owner != t.name && (within(&domain, d) || within(d, &domain)));
+            if let Some((d, owner)) = clash {
+                let message = format!(
+                    "{domain:?} overlaps domain {d:?} of tenant {owner:?} (a name belongs to at most one tenant)"
+                );
+                errors.push(CatalogError::new(path, message));
+                continue;
+            }
+            owned.push((domain, &t.name));
+        }
+    }
+    owned
+}
+
+/// Why `host` may not be published by an app of `tenant` (`None`: the operator), if it may
+/// not. A tenant's message names only its own domains.
+fn owner_error(
+    host: &ConfigHost,
+    tenant: Option<&str>,
+    domains: &[(String, &str)],
+) -> Option<String> {
+    let (name, wildcard) = match host {
+        ConfigHost::Exact(h) => (h.as_str(), false),
+        ConfigHost::Wildcard(base) => (base.as_str(), true),
+    };
+    let shown = host.display();
+    match tenant {
+        Some(t) => {
+            let own: Vec<&str> = domains
+                .iter()
+                .filter(|(_, owner)| *owner == t)
+                .map(|(d, _)| d.as_str())
+                .collect();
+            (!own.iter().any(|d| within(name, d))).then(|| {
+                format!(
+                    "host {shown:?} is outside this tenant's domains ({}); ask the operator to assign the domain",
+                    if own.is_empty() { "none assigned".to_owned() } else { own.join(", ") }
+                )
+            })
+        }
+        None => domains.iter().find_map(|(d, owner)| {
+            if within(name, d) {
+                Some(format!("host {shown:?} is inside domain {d:?} of tenant {owner:?}; publish it as that tenant's app"))
+            } else if wildcard && within(d, name) {
+                Some(format!("wildcard {shown:?} would capture names of domain {d:?} of tenant {owner:?}"))
+            } else {
+                None
+            }
+        }),
+    }
 }
 
 #[cfg(test)]
@@ -90,61 +156,209 @@ mod tests {
     use crate::catalog::{secret, AppSpec, Catalog, ConnectorSpec, GroupSpec, TenantSpec};
     use crate::routing::RoutingTable;
 
-    fn catalog() -> Catalog {
-        let group = |name: &str, tenant: Option<&str>| GroupSpec {
-            name: name.into(),
-            balance: Default::default(),
+    fn tenant(name: &str, domains: &[&str]) -> TenantSpec {
+        TenantSpec {
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            ..TenantSpec::named(name)
+        }
+    }
+
+    fn app(name: &str, tenant: Option<&str>, host: &str, groups: &[&str]) -> AppSpec {
+        let mut a = AppSpec::new(name, host, "http://10.0.0.1", groups);
+        a.tenant = tenant.map(str::to_string);
+        a
+    }
+
+    fn connector(id: &str, group: &str, tenant: Option<&str>, secret: &str) -> ConnectorSpec {
+        ConnectorSpec {
+            id: id.into(),
+            group: group.into(),
+            secret_hash: secret::hash(secret),
             tenant: tenant.map(str::to_string),
-        };
-        let mut app = AppSpec::new("a", "a.example.com", "http://10.0.0.1", &["acme-g"]);
-        app.tenant = Some("acme".into());
+            revoked: false,
+        }
+    }
+
+    /// Two tenants with the same names as each other and as the operator.
+    fn catalog() -> Catalog {
+        let mut shared = GroupSpec::new("shared", None);
+        shared.shared = true;
         Catalog {
             tenants: vec![
-                TenantSpec {
-                    name: "acme".into(),
-                },
-                TenantSpec {
-                    name: "globex".into(),
-                },
+                tenant("acme", &["acme.com"]),
+                tenant("globex", &["globex.com", "globex.net"]),
             ],
             groups: vec![
-                group("acme-g", Some("acme")),
-                group("shared", None),
-                group("globex-g", Some("globex")),
+                GroupSpec::new("dc-east", Some("acme")),
+                GroupSpec::new("dc-east", Some("globex")),
+                GroupSpec::new("dc-east", None),
+                shared,
+                GroupSpec::new("private", None),
             ],
-            connectors: vec![ConnectorSpec {
-                id: "c".into(),
-                group: "acme-g".into(),
-                secret_hash: secret::hash("s"),
-                tenant: Some("acme".into()),
-                revoked: false,
-            }],
-            apps: vec![app],
+            connectors: vec![
+                connector("c1", "dc-east", Some("acme"), "a"),
+                connector("c1", "dc-east", Some("globex"), "g"),
+                connector("c1", "dc-east", None, "o"),
+            ],
+            apps: vec![
+                app(
+                    "wiki",
+                    Some("acme"),
+                    "wiki.acme.com",
+                    &["dc-east", "/shared"],
+                ),
+                app("wiki", Some("globex"), "*.globex.com", &["dc-east"]),
+                app("wiki", None, "wiki.example.org", &["dc-east", "private"]),
+            ],
             enrollment_tokens: vec![],
         }
     }
 
+    fn error_paths(c: &Catalog) -> Vec<String> {
+        match RoutingTable::compile(c, 1) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.into_iter().map(|e| e.path).collect(),
+        }
+    }
+
     #[test]
-    fn tenants_stay_apart() {
-        let ok = catalog();
-        assert!(RoutingTable::compile(&ok, 1).is_ok());
-
-        let mut shared = catalog();
-        shared.apps[0].groups.push("shared".into());
-        assert!(
-            RoutingTable::compile(&shared, 1).is_ok(),
-            "operator groups are shared"
+    fn same_names_in_three_scopes_compile_apart() {
+        let t = RoutingTable::compile(&catalog(), 1).expect("valid");
+        let names: Vec<&str> = t.groups().map(|g| &*g.name).collect();
+        assert_eq!(
+            names,
+            [
+                "acme/dc-east",
+                "globex/dc-east",
+                "dc-east",
+                "shared",
+                "private"
+            ]
         );
+        assert_eq!(
+            t.group("acme/dc-east").map(|g| g.connectors.clone()),
+            Some(vec!["acme/c1".into()])
+        );
+        let wiki = t.lookup("wiki.acme.com", "/").expect("acme");
+        assert_eq!(&*wiki.app, "acme/wiki");
+        assert_eq!(
+            wiki.groups,
+            [Arc::from("acme/dc-east"), Arc::from("shared")]
+        );
+        let globex = t.lookup("x.globex.com", "/").expect("globex");
+        assert_eq!(globex.groups, [Arc::from("globex/dc-east")]);
+        assert_eq!(
+            &*t.lookup("wiki.example.org", "/").expect("ops").app,
+            "wiki"
+        );
+        // A hello's plain id means one of three; the qualified one exactly one.
+        assert_eq!(t.connectors_named("c1").len(), 3);
+        assert_eq!(
+            t.connectors_named("globex/c1")[0].group.as_ref(),
+            "globex/dc-east"
+        );
+        assert!(t.connectors_named("initech/c1").is_empty());
+    }
 
-        let mut bad = catalog();
-        bad.apps[0].groups.push("globex-g".into());
-        bad.connectors[0].group = "globex-g".into();
-        bad.groups[1].tenant = Some("initech".into());
-        let errors = RoutingTable::compile(&bad, 1).expect_err("invalid");
-        let paths: Vec<&str> = errors.iter().map(|e| e.path.as_str()).collect();
-        assert!(paths.contains(&"apps[0].groups[1]"), "{paths:?}");
-        assert!(paths.contains(&"connectors[0].group"), "{paths:?}");
-        assert!(paths.contains(&"groups[1].tenant"), "{paths:?}");
+    use std::sync::Arc;
+
+    #[test]
+    fn references_never_leave_their_scope() {
+        let mut c = catalog();
+        // A tenant may not reach an operator group that is not shared, nor another
+        // tenant's group; an operator group cannot be named without `/` from a tenant app.
+        c.apps[0].groups = vec!["/private".into(), "globex/dc-east".into(), "shared".into()];
+        assert_eq!(
+            error_paths(&c),
+            [
+                "apps[0].groups[0]",
+                "apps[0].groups[1]",
+                "apps[0].groups[2]"
+            ]
+        );
+        let mut c = catalog();
+        c.connectors[0].group = "/shared".into();
+        c.groups[0].shared = true;
+        assert_eq!(error_paths(&c), ["connectors[0].group", "groups[0].shared"]);
+    }
+
+    #[test]
+    fn hosts_belong_to_the_scope_that_owns_the_domain() {
+        for (host, tenant, ok) in [
+            ("acme.com", Some("acme"), true),
+            ("*.acme.com", Some("acme"), true),
+            ("*.eu.acme.com", Some("acme"), true),
+            ("Docs.ACME.com.", Some("acme"), true),
+            ("x.globex.com", Some("acme"), false),
+            ("*.globex.net", Some("acme"), false),
+            ("notacme.com", Some("acme"), false),
+            ("*.com", Some("acme"), false),
+            ("other.org", Some("acme"), false),
+            ("x.acme.com", None, false),
+            ("*.acme.com", None, false),
+            ("*.com", None, false),
+            ("*.net", None, false),
+            ("*.example.org", None, true),
+            ("notacme.com", None, true),
+        ] {
+            let mut c = catalog();
+            c.apps.push(app("new", tenant, host, &["dc-east"]));
+            let paths = error_paths(&c);
+            assert_eq!(paths.is_empty(), ok, "{host} for {tenant:?}: {paths:?}");
+            if !ok {
+                assert_eq!(paths, ["apps[3].host"], "{host}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_tenants_error_names_only_its_own_domains() {
+        let mut c = catalog();
+        c.apps
+            .push(app("steal", Some("acme"), "www.globex.com", &["dc-east"]));
+        let errors = RoutingTable::compile(&c, 1).expect_err("outside");
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        let text = errors[0].to_string();
+        assert!(text.contains("acme.com"), "{text}");
+        assert!(
+            !text.contains("globex\"") && !text.contains("tenant \""),
+            "{text}"
+        );
+        // The same host published twice within one scope names the other app.
+        let mut c = catalog();
+        c.apps
+            .push(app("again", Some("acme"), "wiki.acme.com", &["dc-east"]));
+        let errors = RoutingTable::compile(&c, 1).expect_err("duplicate");
+        assert!(errors[0].message.contains("\"wiki\""), "{errors:?}");
+    }
+
+    #[test]
+    fn domains_are_disjoint_between_tenants() {
+        let mut c = catalog();
+        c.tenants[1].domains.push("eu.acme.com".into());
+        c.tenants[1].domains.push("*.initech.com".into());
+        c.tenants[1].domains.push("bad domain".into());
+        c.tenants[0].domains.push("sub.acme.com".into()); // nested in its own: fine
+        assert_eq!(
+            error_paths(&c),
+            [
+                "tenants[1].domains[2]",
+                "tenants[1].domains[3]",
+                "tenants[1].domains[4]"
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_tenants_are_refused() {
+        let mut c = catalog();
+        c.groups[4].tenant = Some("initech".into());
+        c.tenants.push(TenantSpec::named("acme"));
+        c.tenants.push(TenantSpec::named("a/b"));
+        let paths = error_paths(&c);
+        for p in ["groups[4].tenant", "tenants[2].name", "tenants[3].name"] {
+            assert!(paths.contains(&p.to_string()), "{p}: {paths:?}");
+        }
     }
 
     #[test]
@@ -152,6 +366,7 @@ mod tests {
         let mut c = catalog();
         c.connectors[0].revoked = true;
         let t = RoutingTable::compile(&c, 1).expect("valid");
-        assert!(t.connector("c").is_none());
+        assert!(t.connector("acme/c1").is_none());
+        assert_eq!(t.connectors_named("c1").len(), 2);
     }
 }

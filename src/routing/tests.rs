@@ -13,11 +13,7 @@ use super::*;
 use crate::catalog::{secret, AppSpec, ConnectorSpec, GroupSpec};
 
 pub(super) fn group(name: &str) -> GroupSpec {
-    GroupSpec {
-        tenant: None,
-        name: name.to_string(),
-        balance: BalancePolicy::default(),
-    }
+    GroupSpec::new(name, None)
 }
 
 pub(super) fn connector(id: &str, group: &str) -> ConnectorSpec {

@@ -9,6 +9,7 @@ use http::uri::{Scheme, Uri};
 
 use super::host;
 use super::{CatalogError, ConnectorEntry, GroupEntry, InternalUrl, Route};
+use crate::catalog::scope::{resolve, Key};
 use crate::catalog::{secret, AppSpec, Catalog, DEFAULT_BACKEND_TIMEOUT_SECS};
 
 /// The validated pieces of a catalog, ready to be indexed.
@@ -50,17 +51,17 @@ pub(super) fn validate(catalog: &Catalog) -> Result<Parts, Vec<CatalogError>> {
 fn check_groups<'c>(
     catalog: &'c Catalog,
     errors: &mut Vec<CatalogError>,
-) -> (HashMap<&'c str, usize>, Vec<GroupEntry>) {
+) -> (HashMap<Key<'c>, usize>, Vec<GroupEntry>) {
     // Every group name, even a malformed one, counts as defined so that a bad name is
     // reported once rather than again at each reference.
-    let mut group_ids: HashMap<&str, usize> = HashMap::new();
+    let mut group_ids: HashMap<Key<'c>, usize> = HashMap::new();
     let mut groups = Vec::with_capacity(catalog.groups.len());
     for (i, spec) in catalog.groups.iter().enumerate() {
         let path = format!("groups[{i}].name");
         if let Err(message) = check_name(&spec.name) {
             errors.push(CatalogError::new(&path, message));
         }
-        match group_ids.entry(&spec.name) {
+        match group_ids.entry(spec.key()) {
             Entry::Occupied(first) => errors.push(CatalogError::new(
                 path,
                 format!(
@@ -72,8 +73,9 @@ fn check_groups<'c>(
             Entry::Vacant(slot) => {
                 slot.insert(groups.len());
                 groups.push(GroupEntry {
-                    name: Arc::from(spec.name.as_str()),
+                    name: Arc::from(spec.key().qualified()),
                     balance: spec.balance,
+                    shared: spec.shared && spec.tenant.is_none(),
                     connectors: Vec::new(),
                 });
             }
@@ -85,11 +87,11 @@ fn check_groups<'c>(
 /// Connector entries; each valid, unrevoked connector is also added to its group.
 fn check_connectors(
     catalog: &Catalog,
-    group_ids: &HashMap<&str, usize>,
+    group_ids: &HashMap<Key<'_>, usize>,
     groups: &mut [GroupEntry],
     errors: &mut Vec<CatalogError>,
 ) -> Vec<ConnectorEntry> {
-    let mut connector_ids: HashMap<&str, usize> = HashMap::new();
+    let mut connector_ids: HashMap<Key<'_>, usize> = HashMap::new();
     let mut connectors = Vec::with_capacity(catalog.connectors.len());
     for (i, spec) in catalog.connectors.iter().enumerate() {
         let mut ok = true;
@@ -97,7 +99,7 @@ fn check_connectors(
             errors.push(CatalogError::new(format!("connectors[{i}].id"), message));
             ok = false;
         }
-        if let Some(&first) = connector_ids.get(spec.id.as_str()) {
+        if let Some(&first) = connector_ids.get(&spec.key()) {
             errors.push(CatalogError::new(
                 format!("connectors[{i}].id"),
                 format!(
@@ -107,9 +109,10 @@ fn check_connectors(
             ));
             ok = false;
         } else {
-            connector_ids.insert(&spec.id, i);
+            connector_ids.insert(spec.key(), i);
         }
-        let group = group_ids.get(spec.group.as_str()).copied();
+        // A connector's group is always of its own scope (`/name` is not a group name).
+        let group = group_ids.get(&spec.group_key()).copied();
         if group.is_none() {
             errors.push(CatalogError::new(
                 format!("connectors[{i}].group"),
@@ -126,7 +129,7 @@ fn check_connectors(
         // unknown to the request path: its hello is refused and its tunnels close.
         if let (true, Some(g), Ok(secret_digest), false) = (ok, group, digest, spec.revoked) {
             let entry: &mut GroupEntry = &mut groups[g];
-            let id: Arc<str> = Arc::from(spec.id.as_str());
+            let id: Arc<str> = Arc::from(spec.key().qualified());
             entry.connectors.push(id.clone());
             connectors.push(ConnectorEntry {
                 id,
@@ -145,9 +148,11 @@ fn check_connectors(
 struct AppCheck<'c, 'e> {
     catalog: &'c Catalog,
     groups: &'c [GroupEntry],
-    group_ids: &'c HashMap<&'c str, usize>,
-    names: HashMap<&'c str, usize>,
-    published: HashMap<(String, Option<String>), usize>,
+    group_ids: &'c HashMap<Key<'c>, usize>,
+    names: HashMap<Key<'c>, usize>,
+    /// `(scope, host, prefix)`: two scopes never publish the same host (tenant domains are
+    /// disjoint and checked apart), so a duplicate only ever names an app of the same scope.
+    published: HashMap<(Option<&'c str>, String, Option<String>), usize>,
     errors: &'e mut Vec<CatalogError>,
 }
 
@@ -169,7 +174,7 @@ impl<'c> AppCheck<'c, '_> {
             .transpose()
             .map_err(|m| self.error(i, "path_prefix", m));
         if let (Ok(host), Ok(prefix)) = (&host, &prefix) {
-            self.check_published(i, host.display(), prefix.clone());
+            self.check_published(i, app.tenant.as_deref(), host.display(), prefix.clone());
         }
         let internal =
             parse_internal(&app.internal_url).map_err(|m| self.error(i, "internal_url", m));
@@ -186,7 +191,7 @@ impl<'c> AppCheck<'c, '_> {
             Some(n) => Ok(n as usize),
         };
         Some(Arc::new(Route {
-            app: Arc::from(app.name.as_str()),
+            app: Arc::from(app.key().qualified()),
             host: host.ok()?.display(),
             path_prefix: prefix.ok()?,
             internal: internal.ok()?,
@@ -202,31 +207,37 @@ impl<'c> AppCheck<'c, '_> {
     fn check_app_name(&mut self, app: &'c AppSpec, i: usize) {
         if app.name.trim().is_empty() {
             self.error(i, "name", "must not be empty");
-        } else if let Some(&first) = self.names.get(app.name.as_str()) {
+        } else if let Some(&first) = self.names.get(&app.key()) {
             let message = format!(
                 "duplicate app {:?} (first defined at apps[{first}])",
                 app.name
             );
             self.error(i, "name", message);
         } else {
-            self.names.insert(&app.name, i);
+            self.names.insert(app.key(), i);
         }
     }
 
     /// One app per host and path prefix (`/` is the same as no prefix).
-    fn check_published(&mut self, i: usize, host: String, prefix: Option<String>) {
+    fn check_published(
+        &mut self,
+        i: usize,
+        scope: Option<&'c str>,
+        host: String,
+        prefix: Option<String>,
+    ) {
         let key_prefix = prefix.filter(|p| p != "/");
         let field = if key_prefix.is_some() {
             "path_prefix"
         } else {
             "host"
         };
-        let key = (host, key_prefix);
+        let key = (scope, host, key_prefix);
         if let Some(&first) = self.published.get(&key) {
             let message = format!(
                 "host {:?} with path prefix {:?} is already published by app {:?} (apps[{first}])",
-                key.0,
-                key.1.as_deref().unwrap_or("/"),
+                key.1,
+                key.2.as_deref().unwrap_or("/"),
                 self.catalog.apps.get(first).map_or("", |a| a.name.as_str()),
             );
             self.error(i, field, message);
@@ -240,7 +251,7 @@ impl<'c> AppCheck<'c, '_> {
 fn group_chain(
     app: &AppSpec,
     groups: &[GroupEntry],
-    group_ids: &HashMap<&str, usize>,
+    group_ids: &HashMap<Key<'_>, usize>,
     i: usize,
     errors: &mut Vec<CatalogError>,
 ) -> Option<Vec<Arc<str>>> {
@@ -253,14 +264,22 @@ fn group_chain(
     }
     let before = errors.len();
     let mut chain: Vec<Arc<str>> = Vec::with_capacity(app.groups.len());
+    let owner = app.tenant.as_deref();
     for (j, name) in app.groups.iter().enumerate() {
         let path = format!("apps[{i}].groups[{j}]");
-        if let Some(first) = app.groups[..j].iter().position(|g| g == name) {
+        let key = resolve(owner, name);
+        // From a tenant's app, `/name` reaches only an operator group marked `shared`; any
+        // other reads exactly like a group that does not exist.
+        let reachable = group_ids
+            .get(&key)
+            .and_then(|&g| groups.get(g))
+            .filter(|g| owner.is_none() || key.tenant.is_some() || g.shared);
+        if let Some(first) = app.group_keys().take(j).position(|g| g == key) {
             errors.push(CatalogError::new(
                 path,
                 format!("group {name:?} is already in the chain at groups[{first}]"),
             ));
-        } else if let Some(g) = group_ids.get(name.as_str()).and_then(|&g| groups.get(g)) {
+        } else if let Some(g) = reachable {
             chain.push(g.name.clone());
         } else {
             errors.push(CatalogError::new(path, format!("unknown group {name:?}")));

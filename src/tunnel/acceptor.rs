@@ -54,8 +54,9 @@ pub trait TunnelHost: Send + Sync {
     fn metrics(&self) -> &Metrics;
     /// The timings in service (taken once per tunnel).
     fn timings(&self) -> TunnelTimings;
-    /// Connector `id` of the routing table in service.
-    fn connector(&self, id: &str) -> Option<ConnectorEntry>;
+    /// The connectors of the routing table in service that a hello's `id` may mean (see
+    /// `RoutingTable::connectors_named`).
+    fn connectors_named(&self, id: &str) -> Vec<ConnectorEntry>;
     /// The edge's runtime, once it runs.
     fn edge_runtime(&self) -> Option<tokio::runtime::Handle>;
 }
@@ -273,19 +274,26 @@ async fn admit(hello: &Hello, ctx: &TunnelContext) -> Result<Admitted, Refusal> 
     if let Some(token) = &hello.enroll {
         return enroll(ctx, &hello.id, token).await;
     }
-    match ctx.live.connector(&hello.id) {
-        None => Err((
+    let candidates = ctx.live.connectors_named(&hello.id);
+    if candidates.is_empty() {
+        return Err((
             "unknown_connector",
             format!("unknown connector \"{}\"", hello.id),
-        )),
-        Some(entry) if !secret::verify(&hello.secret, &entry.secret_digest) => Err((
+        ));
+    }
+    // Every candidate is checked (constant time each): which scope matched stays unseen.
+    let mut admitted = None;
+    for entry in candidates {
+        if secret::verify(&hello.secret, &entry.secret_digest) && admitted.is_none() {
+            admitted = Some(entry.id);
+        }
+    }
+    match admitted {
+        Some(id) => Ok(Admitted { id, secret: None }),
+        None => Err((
             "bad_secret",
             format!("wrong secret for connector \"{}\"", hello.id),
         )),
-        Some(entry) => Ok(Admitted {
-            id: entry.id,
-            secret: None,
-        }),
     }
 }
 
@@ -308,14 +316,14 @@ async fn enroll(ctx: &TunnelContext, id: &str, token: &str) -> Result<Admitted, 
                 now,
             };
             let change = enroll::decide(catalog, &request).map_err(|r| (r.label, r.reason))?;
-            let token_id = change.token_id.clone();
+            let done = (change.token_id.clone(), change.connector.key().qualified());
             change.apply(catalog);
-            Ok(token_id)
+            Ok(done)
         })
     })
     .await
     .map_err(|e| unavailable(id, e.to_string()))?;
-    let (version, token_id) = match updated {
+    let (version, (token_id, qualified)) = match updated {
         Ok(done) => done,
         Err(UpdateError::ReadOnly) => {
             return Err((
@@ -335,6 +343,7 @@ async fn enroll(ctx: &TunnelContext, id: &str, token: &str) -> Result<Admitted, 
             ));
         }
         Err(UpdateError::Store(e)) => return Err(unavailable(id, e.to_string())),
+        Err(UpdateError::Quota(e)) => return Err(("quota_exceeded", e.to_string())),
         Err(UpdateError::Conflict { current }) => {
             // Unreachable: no expected version is given.
             return Err(unavailable(
@@ -344,12 +353,12 @@ async fn enroll(ctx: &TunnelContext, id: &str, token: &str) -> Result<Admitted, 
         }
     };
     tracing::info!(
-        connector = %id, group = DEFAULT_GROUP, token = %token_id, version,
+        connector = %qualified, group = DEFAULT_GROUP, token = %token_id, version,
         "connector enrolled"
     );
     // The change is published before update_catalog returns; only a concurrent removal
     // could take the connector away again.
-    match ctx.live.connector(id) {
+    match ctx.live.connectors_named(&qualified).pop() {
         Some(entry) => Ok(Admitted {
             id: entry.id,
             secret: Some(new_secret),

@@ -259,11 +259,8 @@ fn two_processes_on_one_store_cannot_overwrite_each_other() {
     let b = switchyard::run_gateway(cfg, Default::default()).expect("b");
     let add = |name: &'static str| {
         move |c: &mut switchyard::catalog::Catalog| {
-            c.groups.push(switchyard::catalog::GroupSpec {
-                name: name.into(),
-                balance: Default::default(),
-                tenant: None,
-            });
+            c.groups
+                .push(switchyard::catalog::GroupSpec::new(name, None));
             Ok::<_, ()>(())
         }
     };

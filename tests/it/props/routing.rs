@@ -98,11 +98,7 @@ fn catalog(apps: &[AppModel]) -> Catalog {
         })
         .collect();
     Catalog {
-        groups: vec![GroupSpec {
-            name: "g".into(),
-            balance: Default::default(),
-            tenant: None,
-        }],
+        groups: vec![GroupSpec::new("g", None)],
         connectors: vec![ConnectorSpec {
             id: "c1".into(),
             group: "g".into(),

@@ -60,18 +60,13 @@ pub struct Spec {
 
 impl Spec {
     pub fn group(mut self, name: &str) -> Spec {
-        self.groups.push(GroupSpec {
-            tenant: None,
-            name: name.into(),
-            balance: BalancePolicy::P2c,
-        });
+        self.groups.push(GroupSpec::new(name, None));
         self
     }
     pub fn group_rr(mut self, name: &str) -> Spec {
         self.groups.push(GroupSpec {
-            tenant: None,
-            name: name.into(),
             balance: BalancePolicy::RoundRobin,
+            ..GroupSpec::new(name, None)
         });
         self
     }
@@ -341,6 +336,8 @@ impl World {
 
 /// The tenant of [`AdminTokens::tenant`].
 pub const ADMIN_TENANT: &str = "acme";
+/// The domain [`ADMIN_TENANT`] owns.
+pub const ADMIN_TENANT_DOMAIN: &str = "acme.example.test";
 
 /// Bearer tokens of the admin API, one per role.
 #[derive(Debug, Clone)]
@@ -362,7 +359,8 @@ pub fn admin_setup(cfg: &mut GatewayConfig) -> AdminTokens {
     };
     cfg.store.dir = Some("store".into());
     cfg.tenants.push(switchyard::catalog::TenantSpec {
-        name: ADMIN_TENANT.into(),
+        domains: vec![ADMIN_TENANT_DOMAIN.into()],
+        ..switchyard::catalog::TenantSpec::named(ADMIN_TENANT)
     });
     for (name, token, role, tenant) in [
         ("ops", &tokens.admin, AdminRole::Admin, None),
