@@ -370,8 +370,14 @@ fn load_catalog(cfg: &Config) -> Result<(Stored, Option<FileStore>, RoutingTable
             Err(e) => return Err(GatewayError::Invalid(vec![e.to_string()])),
         },
     };
-    let table = RoutingTable::compile(&desired.catalog, desired.version)
-        .map_err(|es| GatewayError::Invalid(es.iter().map(|e| e.to_string()).collect()))?;
+    let table = RoutingTable::compile(&desired.catalog, desired.version).map_err(|es| {
+        // A stored catalog is not the file the operator is looking at: say where it is.
+        let origin = match (&store, seed) {
+            (Some(s), false) => format!("catalog store {}: ", s.path().display()),
+            _ => String::new(),
+        };
+        GatewayError::Invalid(es.iter().map(|e| format!("{origin}{e}")).collect())
+    })?;
     if let (Some(s), true) = (&store, seed) {
         s.save(&desired)
             .map_err(|e| GatewayError::Start(e.to_string()))?;

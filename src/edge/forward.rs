@@ -209,7 +209,9 @@ pub async fn forward(
         }
         let Some(conn) = edge.pick_next(route, app, affinity, &mut tried, served) else {
             if attempt == 0 {
-                return Err(ForwardError::NoLiveConnector(route.app.to_string()));
+                // The user sees the app's own name, not the tenant that owns it.
+                let name = route.app.rsplit('/').next().unwrap_or(&route.app);
+                return Err(ForwardError::NoLiveConnector(name.to_owned()));
             }
             break;
         };
