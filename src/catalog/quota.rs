@@ -38,7 +38,9 @@ impl Kind {
         }
     }
 
-    fn count(self, catalog: &Catalog, tenant: &str) -> usize {
+    /// How many objects of this kind `tenant` holds; expired enrollment tokens (kept until
+    /// deleted, for the record) do not count.
+    fn count(self, catalog: &Catalog, tenant: &str, now: u64) -> usize {
         let own = |t: &Option<String>| t.as_deref() == Some(tenant);
         match self {
             Kind::Apps => catalog.apps.iter().filter(|x| own(&x.tenant)).count(),
@@ -47,7 +49,7 @@ impl Kind {
             Kind::EnrollmentTokens => catalog
                 .enrollment_tokens
                 .iter()
-                .filter(|x| own(&x.tenant))
+                .filter(|x| own(&x.tenant) && x.expires_at > now)
                 .count(),
         }
     }
@@ -125,20 +127,25 @@ pub struct Exceeded {
     pub limit: u32,
 }
 
-/// The usage of `tenant` in `catalog`, kind by kind.
-pub fn usage(catalog: &Catalog, tenant: &str) -> [(Kind, usize); 4] {
-    Kind::ALL.map(|k| (k, k.count(catalog, tenant)))
+/// The usage of `tenant` in `catalog` at unix time `now`, kind by kind.
+pub fn usage(catalog: &Catalog, tenant: &str, now: u64) -> [(Kind, usize); 4] {
+    Kind::ALL.map(|k| (k, k.count(catalog, tenant, now)))
 }
 
 /// Refuses `after` when it holds more objects of some kind for some tenant than `before`
-/// did and more than that tenant's quota allows.
-pub fn check(before: &Catalog, after: &Catalog, defaults: &Limits) -> Result<(), Exceeded> {
+/// did and more than that tenant's quota allows (`now`: unix seconds, for token expiry).
+pub fn check(
+    before: &Catalog,
+    after: &Catalog,
+    defaults: &Limits,
+    now: u64,
+) -> Result<(), Exceeded> {
     for tenant in &after.tenants {
         let limits = tenant.quotas.effective(defaults);
         for kind in Kind::ALL {
-            let now = kind.count(after, &tenant.name);
+            let count = kind.count(after, &tenant.name, now);
             let limit = limits.get(kind);
-            if now > limit as usize && now > kind.count(before, &tenant.name) {
+            if count > limit as usize && count > kind.count(before, &tenant.name, now) {
                 return Err(Exceeded {
                     tenant: tenant.name.clone(),
                     kind,
@@ -174,10 +181,10 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(
-            check(&with_groups(1, "t"), &with_groups(2, "t"), &limits),
+            check(&with_groups(1, "t"), &with_groups(2, "t"), &limits, 0),
             Ok(())
         );
-        let refused = check(&with_groups(2, "t"), &with_groups(3, "t"), &limits);
+        let refused = check(&with_groups(2, "t"), &with_groups(3, "t"), &limits, 0);
         assert_eq!(
             refused,
             Err(Exceeded {
@@ -192,11 +199,11 @@ mod tests {
         );
         // Already over (the quota was lowered): edits and deletions still pass.
         assert_eq!(
-            check(&with_groups(5, "t"), &with_groups(5, "t"), &limits),
+            check(&with_groups(5, "t"), &with_groups(5, "t"), &limits, 0),
             Ok(())
         );
         assert_eq!(
-            check(&with_groups(5, "t"), &with_groups(4, "t"), &limits),
+            check(&with_groups(5, "t"), &with_groups(4, "t"), &limits, 0),
             Ok(())
         );
     }
@@ -209,10 +216,10 @@ mod tests {
             groups: 1,
             ..Limits::default()
         };
-        assert_eq!(check(&with_groups(2, "t"), &after, &limits), Ok(()));
+        assert_eq!(check(&with_groups(2, "t"), &after, &limits, 0), Ok(()));
         // Operator objects count for no tenant.
         let mut ops = with_groups(0, "t");
         ops.groups.push(GroupSpec::new("mine", None));
-        assert_eq!(check(&with_groups(0, "t"), &ops, &limits), Ok(()));
+        assert_eq!(check(&with_groups(0, "t"), &ops, &limits, 0), Ok(()));
     }
 }

@@ -101,7 +101,10 @@ impl CatalogWriter for FileCatalog {
             return Err(UpdateError::Rejected(()));
         }
         let settings = self.live.settings();
-        if let Err(e) = quota::check(&current.catalog, &catalog, &settings.tenant_quotas) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if let Err(e) = quota::check(&current.catalog, &catalog, &settings.tenant_quotas, now) {
             self.live
                 .metrics
                 .tenant_quota_refusals
