@@ -62,7 +62,8 @@ SCENARIOS = {
     "swaps": "h1 while the routing table is swapped every 100 ms (Switchyard only)",
     "slow": "open loop at 200 requests/s (oha, 8 connections) alone, then beside 1,000 slow "
             "TLS clients (a third trickle request heads, a third trickle bodies, a third read "
-            "1 MiB responses 1 KiB a second) for 30 s: p99 and errors against the quiet run",
+            "1 MiB responses 1 KiB a second; each client on its own phase of the second, or all "
+            "in step with --slow-sync) for 30 s: p99 and errors against the quiet run",
 }
 # 10k was the aim; the open-file limit here is 20,000 and HAProxy reserves two descriptors per
 # connection, so it cannot hold more than ~9,900: every setup gets the same 9,800.
@@ -564,9 +565,14 @@ async def hold_idle(port, n, tls, ready_path):
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
 
 
-async def slow_clients(port, n, secs, ready_path):
+async def slow_clients(port, n, secs, ready_path, sync):
     """Holds n TLS connections for secs seconds, each misbehaving in one of three ways, and
-    reopens those the server closes; writes "opened closed" to ready_path at the end."""
+    reopens those the server closes; writes "opened closed" to ready_path at the end.
+
+    Independent clients act at their own moments: each starts at a random phase of the
+    second, so their once-a-second bytes spread over it. With sync, all act in the same
+    instant every second (a coordinated attack): the server then takes a burst of ~700 tiny
+    reads at once, and requests arriving during it wait for it."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -596,6 +602,8 @@ async def slow_clients(port, n, secs, ready_path):
                 await asyncio.sleep(1)
 
     async def one(i):
+        if not sync:
+            await asyncio.sleep(random.random())
         while time.time() < end:
             try:
                 async with sem:
@@ -620,7 +628,8 @@ def slow(chain, opts):
     done = os.path.join(chain.work, "slow.done")
     pin = ["taskset", "-c", opts.gen_cpu] if opts.gen_cpu is not None else []
     p = subprocess.Popen(pin + [sys.executable, __file__, "--slow-client", str(chain.port),
-                                str(SLOW_CONNS), str(secs + 5), done])
+                                str(SLOW_CONNS), str(secs + 5), done,
+                                "sync" if opts.slow_sync else "spread"])
     try:
         time.sleep(5)  # let the attack ramp up before measuring
         r = measured(chain, lambda: oha(chain, opts, secs, 8, rate=SLOW_RATE))
@@ -628,6 +637,7 @@ def slow(chain, opts):
         p.wait(secs + 60)
     opened, closed = (int(x) for x in open(done).read().split())
     r.update(slow_rate=SLOW_RATE, slow_conns=SLOW_CONNS, slow_opened=opened, slow_closed=closed,
+             slow_sync=opts.slow_sync,
              quiet_p99_ms=quiet["p99_ms"], quiet_errors=quiet["errors"],
              p99_vs_quiet=r["p99_ms"] / max(quiet["p99_ms"], 1e-3))
     return r
@@ -878,11 +888,14 @@ def main():
     ap.add_argument("--perf", action="store_true",
                     help="profile the proxies of every measured run with perf (perf-*.txt)")
     ap.add_argument("--idle-client", nargs=3, help=argparse.SUPPRESS)
-    ap.add_argument("--slow-client", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--slow-sync", action="store_true",
+                    help="slow scenario: every slow client acts in the same instant each second "
+                         "(a coordinated attack) instead of at its own phase")
+    ap.add_argument("--slow-client", nargs=5, help=argparse.SUPPRESS)
     opts = ap.parse_args()
     if opts.slow_client:
-        port, n, secs, done = opts.slow_client
-        asyncio.run(slow_clients(int(port), int(n), float(secs), done))
+        port, n, secs, done, phase = opts.slow_client
+        asyncio.run(slow_clients(int(port), int(n), float(secs), done, phase == "sync"))
         return
     if opts.idle_client:
         port, n, ready = opts.idle_client
