@@ -13,6 +13,7 @@ mod connectors;
 mod enrollment;
 mod groups;
 pub mod openapi;
+mod reindex;
 mod reply;
 mod request;
 mod routes;

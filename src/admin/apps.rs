@@ -4,46 +4,74 @@
 use serde_json::{json, Map, Value};
 
 use super::auth::Caller;
-use super::groups;
 use super::reply::{ApiError, Reply};
 use super::request::{json_error, Ctx};
 use crate::catalog::{AppSpec, Catalog};
 
-fn view(a: &AppSpec) -> Value {
+/// The app's catalog form, as stored (its `groups` relative to its own scope).
+fn form(a: &AppSpec) -> Value {
     serde_json::to_value(a).unwrap_or(Value::Null)
 }
 
-fn find(c: &Catalog, caller: &Caller, name: &str) -> Result<usize, ApiError> {
-    c.apps
-        .iter()
-        .position(|a| a.name == name && caller.sees(&a.tenant))
-        .ok_or_else(|| ApiError::not_found("app", name))
+/// The app as the API shows it: its catalog form and its qualified name.
+fn view(a: &AppSpec) -> Value {
+    let mut v = form(a);
+    if let Value::Object(m) = &mut v {
+        m.insert("qualified".into(), json!(a.key().qualified()));
+    }
+    v
+}
+
+/// A body in the app's catalog form; `qualified` (shown by reads) is accepted and ignored
+/// so that a read can be sent back as it is.
+fn read_app(mut body: Value) -> Result<AppSpec, ApiError> {
+    if let Value::Object(m) = &mut body {
+        m.remove("qualified");
+    }
+    serde_json::from_value(body).map_err(|e| json_error(&e))
+}
+
+/// Index of the app a path parameter names for the caller.
+fn find(c: &Catalog, caller: &Caller, raw: &str) -> Result<usize, ApiError> {
+    caller
+        .key(raw)
+        .and_then(|k| c.app_index(k))
+        .ok_or_else(|| ApiError::not_found("app", raw))
 }
 
 fn taken(name: &str) -> ApiError {
     ApiError::conflict("name", format!("an app named {name:?} already exists"))
 }
 
-/// Checks what only the API knows before app `app` goes to catalog index `at`: a unique
-/// name (other than `except`), its owner, and that a tenant caller names no hidden group.
+/// Checks what only the API knows before `app` replaces `except` (or is added): its owner,
+/// and a name unique in its scope. Its groups are resolved in its scope by the catalog's
+/// validation, where a group of another scope reads as an unknown group.
 fn admit(
     c: &Catalog,
     caller: &Caller,
     app: &mut AppSpec,
-    at: usize,
     except: Option<usize>,
 ) -> Result<(), ApiError> {
+    match except.map(|i| c.apps[i].tenant.clone()) {
+        // An app stays in its scope: the body's `tenant` may only repeat it.
+        Some(scope) => {
+            if app.tenant.is_some() && app.tenant != scope {
+                return Err(ApiError::invalid(
+                    "tenant",
+                    "an app cannot move to another tenant; create it there instead",
+                ));
+            }
+            app.tenant = scope;
+        }
+        None => app.tenant = caller.owner_for(app.tenant.take())?,
+    }
     let clash = c
         .apps
         .iter()
         .enumerate()
-        .any(|(i, a)| a.name == app.name && Some(i) != except);
+        .any(|(i, a)| a.key() == app.key() && Some(i) != except);
     if clash {
         return Err(taken(&app.name));
-    }
-    app.tenant = caller.owner_for(app.tenant.take())?;
-    for (j, g) in app.groups.iter().enumerate() {
-        groups::check_ref(c, caller, g, format!("apps[{at}].groups[{j}]"), true)?;
     }
     Ok(())
 }
@@ -70,9 +98,9 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
 
 /// `POST /apps`.
 pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
-    let mut app: AppSpec = ctx.json()?;
+    let mut app = read_app(ctx.json()?)?;
     let (version, v) = ctx.update(|c| {
-        admit(c, &ctx.caller, &mut app, c.apps.len(), None)?;
+        admit(c, &ctx.caller, &mut app, None)?;
         let v = view(&app);
         c.apps.push(app);
         Ok(v)
@@ -80,22 +108,23 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::created(v, version))
 }
 
-/// `PUT /apps/{name}`: replaces the whole app (the name stays; rename with `PATCH`).
+/// `PUT /apps/{name}`: replaces the whole app (the name and scope stay; rename with
+/// `PATCH`).
 pub fn put(ctx: Ctx) -> Result<Reply, ApiError> {
-    let mut app: AppSpec = ctx.json()?;
+    let mut app = read_app(ctx.json()?)?;
     let name = ctx.param(0).to_string();
-    if app.name != name {
-        return Err(ApiError::invalid(
-            "name",
-            format!(
-                "the body names app {:?}, the URL {name:?}; rename with PATCH",
-                app.name
-            ),
-        ));
-    }
     let (version, v) = ctx.update(|c| {
         let i = find(c, &ctx.caller, &name)?;
-        admit(c, &ctx.caller, &mut app, i, Some(i))?;
+        if app.name != c.apps[i].name {
+            return Err(ApiError::invalid(
+                "name",
+                format!(
+                    "the body names app {:?}, the URL {name:?}; rename with PATCH",
+                    app.name
+                ),
+            ));
+        }
+        admit(c, &ctx.caller, &mut app, Some(i))?;
         let v = view(&app);
         c.apps[i] = app;
         Ok(v)
@@ -113,10 +142,10 @@ pub fn patch(ctx: Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let (version, v) = ctx.update(|c| {
         let i = find(c, &ctx.caller, &name)?;
-        let mut merged = view(&c.apps[i]);
+        let mut merged = form(&c.apps[i]);
         merge(&mut merged, &patch);
-        let mut app: AppSpec = serde_json::from_value(merged).map_err(|e| json_error(&e))?;
-        admit(c, &ctx.caller, &mut app, i, Some(i))?;
+        let mut app = read_app(merged)?;
+        admit(c, &ctx.caller, &mut app, Some(i))?;
         let v = view(&app);
         c.apps[i] = app;
         Ok(v)
@@ -175,7 +204,8 @@ mod tests {
         let app = AppSpec::new("wiki", "wiki.example.com", "http://10.0.0.1", &["a"]);
         let mut v = view(&app);
         merge(&mut v, &json!({"groups": ["b"], "preserve_host": true}));
-        let out: AppSpec = serde_json::from_value(v).expect("app");
+        assert_eq!(v["qualified"], "wiki");
+        let out = read_app(v).expect("a view reads back");
         assert_eq!(out.groups, vec!["b".to_string()]);
         assert!(out.preserve_host);
         assert_eq!(out.host, "wiki.example.com");

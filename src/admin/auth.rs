@@ -4,6 +4,7 @@
 use http::HeaderMap;
 
 use super::reply::ApiError;
+use crate::catalog::scope::{Key, SEP};
 use crate::catalog::secret;
 use crate::config::gateway::{AdminRole, AdminToken};
 
@@ -46,6 +47,28 @@ impl Caller {
         match self {
             Caller::Tenant(t) => Some(t),
             _ => None,
+        }
+    }
+
+    /// The object a path parameter names for this caller: an admin or read-only token
+    /// writes qualified names (`t1/dc-east`, `dc-east` for the operator's), a tenant token
+    /// plain names of its own scope. `None` for anything else, which the handler answers
+    /// exactly as it answers a name that exists nowhere.
+    pub fn key<'a>(&'a self, raw: &'a str) -> Option<Key<'a>> {
+        match self {
+            Caller::Admin | Caller::ReadOnly => Key::parse_qualified(raw),
+            Caller::Tenant(t) => {
+                (!raw.is_empty() && !raw.contains(SEP)).then(|| Key::new(Some(t), raw))
+            }
+        }
+    }
+
+    /// How this caller names the object at `key`: qualified for an operator's token, plain
+    /// for a tenant's (which only ever sees its own scope).
+    pub fn name_of(&self, key: Key<'_>) -> String {
+        match self {
+            Caller::Tenant(_) => key.name.to_owned(),
+            _ => key.qualified(),
         }
     }
 }
@@ -159,5 +182,29 @@ mod tests {
         assert!(!t.sees(&Some("globex".into())));
         assert!(t.sees(&Some("acme".into())));
         assert_eq!(Caller::Admin.owner_for(None), Ok(None));
+    }
+
+    #[test]
+    fn path_parameters_address_the_callers_scope() {
+        let t = Caller::Tenant("acme".into());
+        for admin in [Caller::Admin, Caller::ReadOnly] {
+            assert_eq!(
+                admin.key("t1/dc-east"),
+                Some(Key::new(Some("t1"), "dc-east"))
+            );
+            assert_eq!(admin.key("dc-east"), Some(Key::new(None, "dc-east")));
+            assert_eq!(admin.key("/dc-east"), Some(Key::new(None, "dc-east")));
+            assert_eq!(admin.key("a/b/c"), None);
+            assert_eq!(admin.key("t1/"), None);
+        }
+        assert_eq!(t.key("dc-east"), Some(Key::new(Some("acme"), "dc-east")));
+        // Qualified forms, even of its own objects, are names no tenant object has.
+        for raw in ["acme/dc-east", "globex/dc-east", "/dc-east", "a/b", ""] {
+            assert_eq!(t.key(raw), None, "{raw:?}");
+        }
+        let k = Key::new(Some("acme"), "g");
+        assert_eq!(t.name_of(k), "g");
+        assert_eq!(Caller::Admin.name_of(k), "acme/g");
+        assert_eq!(Caller::ReadOnly.name_of(Key::new(None, "g")), "g");
     }
 }

@@ -8,9 +8,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::groups;
 use super::reply::{ApiError, Reply};
 use super::request::Ctx;
+use crate::catalog::scope::Key;
 use crate::catalog::{secret, Catalog, ConnectorSpec};
 use crate::tunnel::registry::ConnectorStatus;
 
@@ -36,11 +36,13 @@ struct NoFields {}
 
 type Live = HashMap<Arc<str>, ConnectorStatus>;
 
-/// A connector as the API shows it.
+/// A connector as the API shows it, joined with the registry by its qualified id.
 fn view(c: &ConnectorSpec, live: &Live) -> Value {
-    let s = live.get(c.id.as_str()).cloned().unwrap_or_default();
+    let qualified = c.key().qualified();
+    let s = live.get(qualified.as_str()).cloned().unwrap_or_default();
     json!({
         "id": c.id,
+        "qualified": qualified,
         "group": c.group,
         "tenant": c.tenant,
         "revoked": c.revoked,
@@ -54,11 +56,29 @@ fn view(c: &ConnectorSpec, live: &Live) -> Value {
     })
 }
 
-fn find(c: &Catalog, caller: &Caller, id: &str) -> Result<usize, ApiError> {
-    c.connectors
-        .iter()
-        .position(|x| x.id == id && caller.sees(&x.tenant))
-        .ok_or_else(|| ApiError::not_found("connector", id))
+/// Index of the connector a path parameter names for the caller.
+fn find(c: &Catalog, caller: &Caller, raw: &str) -> Result<usize, ApiError> {
+    caller
+        .key(raw)
+        .and_then(|k| c.connector_index(k))
+        .ok_or_else(|| ApiError::not_found("connector", raw))
+}
+
+/// The scope and group of a new connector. Its group is always of its own scope; an
+/// admin that names no tenant may name a tenant's group qualified (`t1/dc-east`), which
+/// puts the connector in that tenant's scope.
+fn placement(caller: &Caller, tenant: Option<String>, group: String) -> (Option<String>, String) {
+    match (caller, tenant) {
+        (Caller::Tenant(_), t) | (_, t @ Some(_)) => (t, group),
+        (_, None) => match Key::parse_qualified(&group) {
+            Some(Key {
+                tenant: Some(t),
+                name,
+            }) => (Some(t.to_owned()), name.to_owned()),
+            Some(Key { tenant: None, name }) => (None, name.to_owned()),
+            None => (None, group),
+        },
+    }
 }
 
 /// `GET /connectors`.
@@ -89,34 +109,21 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let requested = ctx.caller.owner_for(body.tenant)?;
     let secret = secret::generate();
     let secret_hash = secret::hash(&secret);
+    let (tenant, group) = placement(&ctx.caller, requested, body.group);
     let (version, spec) = ctx.update(|c| {
-        if c.connectors.iter().any(|x| x.id == body.id) {
+        if c.connector_index(Key::new(tenant.as_deref(), &body.id))
+            .is_some()
+        {
             return Err(ApiError::conflict(
                 "id",
                 format!("a connector with id {:?} already exists", body.id),
             ));
         }
-        let at = c.connectors.len();
-        groups::check_ref(
-            c,
-            &ctx.caller,
-            &body.group,
-            format!("connectors[{at}].group"),
-            false,
-        )?;
-        // An operator creating a connector without a tenant gets the group's: a connector
-        // always belongs to its group's tenant.
-        let tenant = match (&ctx.caller, requested) {
-            (Caller::Admin, None) => c
-                .groups
-                .iter()
-                .find(|g| g.name == body.group)
-                .and_then(|g| g.tenant.clone()),
-            (_, t) => t,
-        };
+        // An unknown group (or one of another scope, which is the same thing here) is
+        // the catalog's `unknown group` error.
         let spec = ConnectorSpec {
             id: body.id,
-            group: body.group,
+            group,
             secret_hash,
             tenant,
             revoked: false,
@@ -146,17 +153,11 @@ fn change(
     Ok(Reply::ok(view(&spec, &live), version))
 }
 
-/// `POST /connectors/{id}/move`: the next request already sees it in its new group.
+/// `POST /connectors/{id}/move`: the next request already sees it in its new group (a
+/// group of the connector's own scope; any other is the catalog's `unknown group`).
 pub fn move_to(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: MoveTo = ctx.json()?;
     change(&ctx, |c, i| {
-        groups::check_ref(
-            c,
-            &ctx.caller,
-            &body.group,
-            format!("connectors[{i}].group"),
-            false,
-        )?;
         c.connectors[i].group = body.group;
         Ok(())
     })

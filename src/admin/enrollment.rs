@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::reply::{ApiError, Reply};
 use super::request::Ctx;
+use crate::catalog::scope::{qualified, Key};
 use crate::catalog::{secret, EnrollmentSpec};
 
 /// Default lifetime of a token: one day.
@@ -23,7 +24,12 @@ struct NewToken {
 }
 
 fn view(e: &EnrollmentSpec) -> Value {
-    json!({ "id": e.id, "tenant": e.tenant, "expires_at_unix": e.expires_at })
+    json!({
+        "id": e.id,
+        "qualified": qualified(e.tenant.as_deref(), &e.id),
+        "tenant": e.tenant,
+        "expires_at_unix": e.expires_at,
+    })
 }
 
 fn now_unix() -> u64 {
@@ -48,7 +54,7 @@ pub fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 /// `POST /enrollment-tokens`.
 pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: NewToken = ctx.json()?;
-    let tenant = ctx.caller.owner_for(body.tenant)?;
+    let tenant_of = ctx.caller.owner_for(body.tenant)?;
     let ttl = body.ttl_secs.unwrap_or(DEFAULT_TTL_SECS);
     if ttl == 0 || ttl > MAX_TTL_SECS {
         return Err(ApiError::invalid(
@@ -60,6 +66,8 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let token_hash = secret::hash(&token);
     let expires_at = now_unix() + ttl;
     let (version, id) = ctx.update(|c| {
+        // Random ids, unique over the whole catalog (stricter than per scope, and a
+        // collision tells nobody anything).
         let id = loop {
             let candidate = format!("et-{}", &secret::generate()[..12]);
             if !c.enrollment_tokens.iter().any(|e| e.id == candidate) {
@@ -69,13 +77,18 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         c.enrollment_tokens.push(EnrollmentSpec {
             id: id.clone(),
             token_hash,
-            tenant,
+            tenant: tenant_of.clone(),
             expires_at,
         });
         Ok(id)
     })?;
     Ok(Reply::created(
-        json!({ "id": id, "token": token, "expires_at_unix": expires_at }),
+        json!({
+            "id": id,
+            "qualified": qualified(tenant_of.as_deref(), &id),
+            "token": token,
+            "expires_at_unix": expires_at,
+        }),
         version,
     ))
 }
@@ -84,10 +97,14 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
 pub fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
     let id = ctx.param(0).to_string();
     let (version, ()) = ctx.update(|c| {
-        let i = c
-            .enrollment_tokens
-            .iter()
-            .position(|e| e.id == id && ctx.caller.sees(&e.tenant))
+        let i = ctx
+            .caller
+            .key(&id)
+            .and_then(|k| {
+                c.enrollment_tokens
+                    .iter()
+                    .position(|e| Key::new(e.tenant.as_deref(), &e.id) == k)
+            })
             .ok_or_else(|| ApiError::not_found("enrollment token", &id))?;
         c.enrollment_tokens.remove(i);
         Ok(())

@@ -4,8 +4,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
-use super::reply::{ApiError, Detail, Reply};
+use super::reply::{ApiError, Reply};
 use super::request::Ctx;
+use crate::catalog::scope::{self, Key};
 use crate::catalog::{BalancePolicy, Catalog, GroupSpec};
 
 #[derive(Deserialize)]
@@ -16,6 +17,8 @@ struct NewGroup {
     balance: BalancePolicy,
     #[serde(default)]
     tenant: Option<String>,
+    #[serde(default)]
+    shared: bool,
 }
 
 #[derive(Deserialize)]
@@ -25,71 +28,63 @@ struct GroupPatch {
     name: Option<String>,
     #[serde(default)]
     balance: Option<BalancePolicy>,
+    #[serde(default)]
+    shared: Option<bool>,
 }
 
-/// A group as the API shows it.
+/// A group as the API shows it: its connectors and apps by plain name (they are of the
+/// group's own scope), except the tenant apps using an operator's shared group, which only
+/// an operator's token sees, qualified.
 pub(super) fn view(c: &Catalog, g: &GroupSpec, caller: &Caller) -> Value {
+    let key = g.key();
     let connectors: Vec<&str> = c
         .connectors
         .iter()
-        .filter(|x| x.group == g.name && caller.sees(&x.tenant))
+        .filter(|x| x.group_key() == key)
         .map(|x| x.id.as_str())
         .collect();
-    let apps: Vec<&str> = c
+    let apps: Vec<String> = c
         .apps
         .iter()
-        .filter(|a| a.groups.contains(&g.name) && caller.sees(&a.tenant))
-        .map(|a| a.name.as_str())
+        .filter(|a| a.uses(key) && caller.sees(&a.tenant))
+        .map(|a| match a.tenant == g.tenant {
+            true => a.name.clone(),
+            false => a.key().qualified(),
+        })
         .collect();
     json!({
         "name": g.name,
+        "qualified": key.qualified(),
         "balance": g.balance,
         "tenant": g.tenant,
+        "shared": g.shared,
         "connectors": connectors,
         "apps": apps,
     })
 }
 
-/// Index of the group `name` if the caller may see it.
-fn find(c: &Catalog, caller: &Caller, name: &str) -> Result<usize, ApiError> {
-    c.groups
-        .iter()
-        .position(|g| g.name == name && caller.sees(&g.tenant))
-        .ok_or_else(|| ApiError::not_found("group", name))
+/// Index of the group a path parameter names for the caller.
+fn find(c: &Catalog, caller: &Caller, raw: &str) -> Result<usize, ApiError> {
+    caller
+        .key(raw)
+        .and_then(|k| c.group_index(k))
+        .ok_or_else(|| ApiError::not_found("group", raw))
 }
 
-/// A reference to group `name` from a new or changed object at catalog path `path`. A
-/// tenant caller naming another tenant's group (or, without `shared`, an operator group)
-/// gets exactly the answer a group that does not exist gets.
-pub(super) fn check_ref(
-    c: &Catalog,
-    caller: &Caller,
-    name: &str,
-    path: String,
-    shared: bool,
-) -> Result<(), ApiError> {
-    let Some(tenant) = caller.tenant() else {
-        return Ok(());
-    };
-    let hidden = c.groups.iter().any(|g| {
-        g.name == name
-            && match &g.tenant {
-                Some(t) => t != tenant,
-                None => !shared,
-            }
-    });
-    if hidden {
-        let message = format!("unknown group {name:?}");
-        return Err(ApiError::Invalid {
-            message: format!("{path}: {message}"),
-            field: Some(path.clone()),
-            details: vec![Detail {
-                field: path,
-                message,
-            }],
-        });
+/// Only an admin shares a group, and only an operator's group can be shared.
+fn shareable(caller: &Caller, tenant: &Option<String>) -> Result<(), ApiError> {
+    if *caller != Caller::Admin {
+        return Err(ApiError::Forbidden(
+            "only an admin token shares groups with tenants".into(),
+        ));
     }
-    Ok(())
+    match tenant {
+        None => Ok(()),
+        Some(_) => Err(ApiError::invalid(
+            "shared",
+            "only an operator group can be shared with tenants",
+        )),
+    }
 }
 
 /// `GET /groups`.
@@ -115,19 +110,24 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     ))
 }
 
-/// `POST /groups`.
+/// `POST /groups`: a new group in the caller's scope (an admin may name a tenant).
 pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: NewGroup = ctx.json()?;
     let tenant = ctx.caller.owner_for(body.tenant)?;
+    if body.shared {
+        shareable(&ctx.caller, &tenant)?;
+    }
     let (version, v) = ctx.update(|c| {
-        if c.groups.iter().any(|g| g.name == body.name) {
+        if c.group_index(Key::new(tenant.as_deref(), &body.name))
+            .is_some()
+        {
             return Err(taken(&body.name));
         }
         let g = GroupSpec {
             name: body.name,
             balance: body.balance,
             tenant,
-            shared: false,
+            shared: body.shared,
         };
         c.groups.push(g.clone());
         Ok(view(c, &g, &ctx.caller))
@@ -135,29 +135,30 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     Ok(Reply::created(v, version))
 }
 
+/// A conflict in one scope: only ever the caller's own (or, for an admin, the one named).
 fn taken(name: &str) -> ApiError {
     ApiError::conflict("name", format!("a group named {name:?} already exists"))
 }
 
-/// `PATCH /groups/{name}`: rename (every reference follows) and/or change the balance.
+/// `PATCH /groups/{name}`: rename (every reference follows), balance, sharing.
 pub fn patch(ctx: Ctx) -> Result<Reply, ApiError> {
     let body: GroupPatch = ctx.json()?;
     let name = ctx.param(0).to_string();
     let (version, v) = ctx.update(|c| {
         let i = find(c, &ctx.caller, &name)?;
-        if let Some(new) = body.name.filter(|n| *n != name) {
-            if c.groups.iter().any(|g| g.name == new) {
+        if let Some(shared) = body.shared {
+            if shared != c.groups[i].shared {
+                shareable(&ctx.caller, &c.groups[i].tenant)?;
+            }
+            c.groups[i].shared = shared;
+        }
+        if let Some(new) = body.name.filter(|n| *n != c.groups[i].name) {
+            let tenant = c.groups[i].tenant.clone();
+            if c.group_index(Key::new(tenant.as_deref(), &new)).is_some() {
                 return Err(taken(&new));
             }
-            c.groups[i].name = new.clone();
-            for conn in c.connectors.iter_mut().filter(|x| x.group == name) {
-                conn.group = new.clone();
-            }
-            for app in c.apps.iter_mut() {
-                for g in app.groups.iter_mut().filter(|g| **g == name) {
-                    *g = new.clone();
-                }
-            }
+            let old = std::mem::replace(&mut c.groups[i].name, new.clone());
+            c.retarget_group((tenant.clone(), old), (tenant, new));
         }
         if let Some(b) = body.balance {
             c.groups[i].balance = b;
@@ -168,14 +169,17 @@ pub fn patch(ctx: Ctx) -> Result<Reply, ApiError> {
 }
 
 /// `DELETE /groups/{name}[?move_to=other]`: refused while the group is in use, unless its
-/// connectors and app references move to `move_to`.
+/// connectors and app references move to `move_to` (a reference as written in the group's
+/// own scope: a plain name, or `/shared` for a tenant group whose users are only apps).
 pub fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
     let name = ctx.param(0).to_string();
     let move_to = ctx.query("move_to");
     let (version, moved) = ctx.update(|c| {
         let i = find(c, &ctx.caller, &name)?;
-        let connectors = c.connectors.iter().filter(|x| x.group == name).count();
-        let apps = c.apps.iter().filter(|a| a.groups.contains(&name)).count();
+        let g = c.groups[i].clone();
+        let key = g.key();
+        let connectors = c.connectors.iter().filter(|x| x.group_key() == key).count();
+        let apps = c.apps.iter().filter(|a| a.uses(key)).count();
         match &move_to {
             None if connectors + apps > 0 => {
                 return Err(ApiError::Conflict {
@@ -188,31 +192,12 @@ pub fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
             }
             None => {}
             Some(target) => {
-                if *target == name {
-                    return Err(ApiError::invalid(
-                        "move_to",
-                        "cannot move a group's members to the group being deleted",
-                    ));
-                }
-                if find(c, &ctx.caller, target).is_err() {
-                    return Err(ApiError::invalid(
-                        "move_to",
-                        format!("unknown group {target:?}"),
-                    ));
-                }
-                for conn in c.connectors.iter_mut().filter(|x| x.group == name) {
-                    conn.group = target.clone();
-                }
-                for app in c.apps.iter_mut() {
-                    let mut chain = Vec::with_capacity(app.groups.len());
-                    for g in app.groups.drain(..) {
-                        let g = if g == name { target.clone() } else { g };
-                        if !chain.contains(&g) {
-                            chain.push(g);
-                        }
-                    }
-                    app.groups = chain;
-                }
+                let to = scope::resolve(g.tenant.as_deref(), target);
+                check_target(c, key, to, target, connectors)?;
+                c.retarget_group(
+                    (g.tenant.clone(), g.name.clone()),
+                    (to.tenant.map(str::to_owned), to.name.to_owned()),
+                );
             }
         }
         c.groups.remove(i);
@@ -222,4 +207,40 @@ pub fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
         Some(target) => Reply::ok(json!({ "deleted": name, "moved_to": target }), version),
         None => Reply::no_content(version),
     })
+}
+
+/// Where the members of group `from` may move: another group its apps can reach (its own
+/// scope, or an operator's shared group from a tenant's scope); its connectors never leave
+/// their scope. Anything else reads like a group that does not exist.
+fn check_target(
+    c: &Catalog,
+    from: Key<'_>,
+    to: Key<'_>,
+    raw: &str,
+    connectors: usize,
+) -> Result<(), ApiError> {
+    if to == from {
+        return Err(ApiError::invalid(
+            "move_to",
+            "cannot move a group's members to the group being deleted",
+        ));
+    }
+    let reachable = c
+        .group_index(to)
+        .is_some_and(|j| to.tenant == from.tenant || (from.tenant.is_some() && c.groups[j].shared));
+    if !reachable {
+        return Err(ApiError::invalid(
+            "move_to",
+            format!("unknown group {raw:?}"),
+        ));
+    }
+    if to.tenant != from.tenant && connectors > 0 {
+        return Err(ApiError::invalid(
+            "move_to",
+            format!(
+                "connectors stay in their own scope: {raw:?} can take the apps, not the connectors"
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -151,7 +151,7 @@ fn status_paths(p: &mut Paths) {
     );
 }
 
-/// Tenants: list, create, read, delete.
+/// Tenants: list, create, read, change, delete.
 fn tenant_paths(p: &mut Paths) {
     add(
         p,
@@ -172,15 +172,27 @@ fn tenant_paths(p: &mut Paths) {
         "/api/v1/tenants/{name}",
         "get",
         Op::read("getTenant", "One tenant")
-            .params(&["Name"])
+            .params(&["TenantName"])
             .answer("200", answer("Tenant", "Tenant")),
+    );
+    add(
+        p,
+        "/api/v1/tenants/{name}",
+        "patch",
+        Op::write(
+            "updateTenant",
+            "Replace a tenant's domains and/or quota overrides (admin only)",
+        )
+        .params(&["TenantName"])
+        .request("TenantPatch")
+        .answer("200", answer("Updated", "Tenant")),
     );
     add(
         p,
         "/api/v1/tenants/{name}",
         "delete",
         Op::write("deleteTenant", "Delete an unused tenant (admin only)")
-            .params(&["Name"])
+            .params(&["TenantName"])
             .answer("204", empty("Deleted")),
     );
 }
@@ -216,7 +228,7 @@ fn group_paths(p: &mut Paths) {
         "patch",
         Op::write(
             "updateGroup",
-            "Rename (references follow) or change the balance policy",
+            "Rename (references follow), change the balance policy or sharing",
         )
         .params(&["Name"])
         .request("GroupPatch")
@@ -427,6 +439,10 @@ fn unix() -> Value {
     json!({ "type": "integer", "format": "int64", "minimum": 0 })
 }
 
+fn qualified() -> Value {
+    json!({ "type": "string", "description": "the qualified name: t1/name for a tenant's object, name for the operator's" })
+}
+
 fn count() -> Value {
     json!({ "type": "integer", "minimum": 0 })
 }
@@ -461,11 +477,11 @@ fn error_and_status_schemas() -> Value {
                 "properties": {
                     "code": { "type": "string", "enum": [
                         "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict",
-                        "precondition_failed", "payload_too_large", "unsupported_media_type",
+                        "quota_exceeded", "precondition_failed", "payload_too_large", "unsupported_media_type",
                         "invalid", "read_only", "internal"
                     ] },
                     "message": { "type": "string" },
-                    "field": { "type": "string", "description": "JSON field or catalog path (apps[3].host)" },
+                    "field": { "type": "string", "description": "JSON field or catalog path (apps[3].host; for a tenant token, numbered in its own lists); for quota_exceeded, the kind (apps, groups, connectors, enrollment_tokens)" },
                     "details": { "type": "array", "items": {
                         "type": "object",
                         "required": ["field", "message"],
@@ -484,7 +500,10 @@ fn error_and_status_schemas() -> Value {
                 "groups": { "type": "array", "items": {
                     "type": "object",
                     "required": ["name", "live_connectors"],
-                    "properties": { "name": { "type": "string" }, "live_connectors": count() }
+                    "properties": {
+                        "name": { "type": "string", "description": "qualified for an operator's token (t1/dc-east), plain for a tenant's" },
+                        "live_connectors": count()
+                    }
                 } },
                 "last_reload": {
                     "type": "object",
@@ -502,19 +521,54 @@ fn error_and_status_schemas() -> Value {
     })
 }
 
+/// A number per quota kind.
+fn kinds(description: &str) -> Value {
+    let n = count();
+    json!({
+        "type": "object",
+        "description": description,
+        "properties": {
+            "apps": n, "groups": n, "connectors": n, "enrollment_tokens": n
+        }
+    })
+}
+
 /// Tenants.
 fn tenant_schemas() -> Value {
+    let domains = json!({ "type": "array", "items": { "type": "string" },
+        "description": "each covers itself and every name below it; never overlapping another tenant's" });
     json!({
         "Tenant": {
             "type": "object",
-            "required": ["name", "groups", "connectors", "apps"],
-            "properties": { "name": { "type": "string" }, "groups": count(), "connectors": count(), "apps": count() }
+            "required": ["name", "domains", "quotas", "overrides", "usage", "groups", "connectors", "apps"],
+            "properties": {
+                "name": { "type": "string" },
+                "domains": domains,
+                "quotas": kinds("the quotas in force: each override, else the gateway's [tenant_quotas]"),
+                "overrides": schema("Quotas"),
+                "usage": kinds("what the tenant holds"),
+                "groups": count(), "connectors": count(), "apps": count()
+            }
+        },
+        "Quotas": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "per-kind overrides of the default quotas; a kind left out takes the default",
+            "properties": {
+                "apps": count(), "groups": count(), "connectors": count(), "enrollment_tokens": count()
+            }
         },
         "NewTenant": {
             "type": "object",
             "additionalProperties": false,
             "required": ["name"],
-            "properties": { "name": { "type": "string" } }
+            "properties": { "name": { "type": "string" }, "domains": domains, "quotas": schema("Quotas") }
+        },
+        "TenantPatch": {
+            "type": "object",
+            "additionalProperties": false,
+            "description": "each field given replaces the whole value (quotas: {} returns every kind to the default)",
+            "properties": { "domains": domains, "quotas": schema("Quotas") }
         },
         "TenantList": list_of("Tenant")
     })
@@ -525,13 +579,16 @@ fn group_schemas() -> Value {
     json!({
         "Group": {
             "type": "object",
-            "required": ["name", "balance", "tenant", "connectors", "apps"],
+            "required": ["name", "qualified", "balance", "tenant", "shared", "connectors", "apps"],
             "properties": {
                 "name": { "type": "string" },
+                "qualified": qualified(),
                 "balance": balance(),
                 "tenant": nullable("string"),
-                "connectors": strings(),
-                "apps": strings()
+                "shared": { "type": "boolean", "description": "an operator group tenants' apps may use as /name" },
+                "connectors": { "type": "array", "items": { "type": "string" }, "description": "ids in the group's scope" },
+                "apps": { "type": "array", "items": { "type": "string" },
+                    "description": "names in the group's scope; tenant apps using a shared group qualified (operator tokens only)" }
             }
         },
         "NewGroup": {
@@ -541,13 +598,18 @@ fn group_schemas() -> Value {
             "properties": {
                 "name": { "type": "string" },
                 "balance": balance(),
-                "tenant": nullable("string")
+                "tenant": { "type": "string", "nullable": true, "description": "admin only: create in this tenant's scope" },
+                "shared": { "type": "boolean", "default": false, "description": "admin only, operator groups only" }
             }
         },
         "GroupPatch": {
             "type": "object",
             "additionalProperties": false,
-            "properties": { "name": { "type": "string" }, "balance": balance() }
+            "properties": {
+                "name": { "type": "string" },
+                "balance": balance(),
+                "shared": { "type": "boolean", "description": "admin only, operator groups only" }
+            }
         },
         "GroupList": list_of("Group"),
         "GroupDeleted": {
@@ -563,11 +625,12 @@ fn connector_schemas() -> Value {
     json!({
         "Connector": {
             "type": "object",
-            "required": ["id", "group", "tenant", "revoked", "live", "tunnels", "in_flight",
-                         "served", "remote", "version", "last_seen_unix"],
+            "required": ["id", "qualified", "group", "tenant", "revoked", "live", "tunnels",
+                         "in_flight", "served", "remote", "version", "last_seen_unix"],
             "properties": {
                 "id": { "type": "string" },
-                "group": { "type": "string" },
+                "qualified": qualified(),
+                "group": { "type": "string", "description": "a group of the connector's scope" },
                 "tenant": nullable("string"),
                 "revoked": { "type": "boolean" },
                 "live": { "type": "boolean" },
@@ -586,7 +649,8 @@ fn connector_schemas() -> Value {
             "required": ["id", "group"],
             "properties": {
                 "id": { "type": "string" },
-                "group": { "type": "string" },
+                "group": { "type": "string",
+                    "description": "a group of the connector's scope; an admin naming no tenant may write t1/group" },
                 "tenant": nullable("string")
             }
         },
@@ -603,7 +667,7 @@ fn connector_schemas() -> Value {
             "type": "object",
             "additionalProperties": false,
             "required": ["group"],
-            "properties": { "group": { "type": "string" } }
+            "properties": { "group": { "type": "string", "description": "a group of the connector's scope" } }
         }
     })
 }
@@ -623,11 +687,16 @@ fn app_schemas() -> Value {
             "required": ["name", "host", "internal_url", "groups"],
             "properties": {
                 "name": { "type": "string" },
-                "tenant": nullable("string"),
-                "host": { "type": "string", "example": "wiki.example.com" },
+                "qualified": { "type": "string", "readOnly": true,
+                    "description": "t1/name for a tenant's app; shown by reads, ignored in requests" },
+                "tenant": { "type": "string", "nullable": true,
+                    "description": "fixed once created: a PUT or PATCH may only repeat it" },
+                "host": { "type": "string", "example": "wiki.example.com",
+                    "description": "a tenant's app: inside its tenant's domains; an operator's app: outside every tenant's" },
                 "path_prefix": nullable("string"),
                 "internal_url": { "type": "string", "example": "http://10.1.2.3:8080" },
-                "groups": strings(),
+                "groups": { "type": "array", "items": { "type": "string" },
+                    "description": "the chain in order, relative to the app's scope: plain names of its scope; from a tenant's app, /name is an operator group marked shared" },
                 "preserve_host": { "type": "boolean", "default": false },
                 "backend_timeout_secs": { "type": "number", "nullable": true },
                 "origin_tls_verify": { "type": "boolean", "default": true },
@@ -648,9 +717,10 @@ fn enrollment_token_schemas() -> Value {
     json!({
         "EnrollmentToken": {
             "type": "object",
-            "required": ["id", "tenant", "expires_at_unix"],
+            "required": ["id", "qualified", "tenant", "expires_at_unix"],
             "properties": {
                 "id": { "type": "string" },
+                "qualified": qualified(),
                 "tenant": nullable("string"),
                 "expires_at_unix": unix()
             }
@@ -665,9 +735,10 @@ fn enrollment_token_schemas() -> Value {
         },
         "EnrollmentTokenCreated": {
             "type": "object",
-            "required": ["id", "token", "expires_at_unix"],
+            "required": ["id", "qualified", "token", "expires_at_unix"],
             "properties": {
                 "id": { "type": "string" },
+                "qualified": qualified(),
                 "token": { "type": "string", "description": "shown only in this answer" },
                 "expires_at_unix": unix()
             }
@@ -693,7 +764,12 @@ pub fn document() -> Value {
             "description": "Manage the gateway's catalog: tenants, connector groups, connectors, \
                 apps and enrollment tokens. Every write is validated whole, saved, and live for \
                 the next request before it is answered. Reads return the catalog version in \
-                ETag; writes accept If-Match."
+                ETag; writes accept If-Match. Names are unique per scope (the operator's, or one \
+                tenant's): an admin or read-only token addresses a tenant's object by its \
+                qualified name, percent-encoded in the path (/api/v1/groups/t1%2Fdc-east), and \
+                the operator's by its plain name; a tenant token addresses its own objects by \
+                plain name only. Writes that take a tenant past a quota are refused with 409 \
+                quota_exceeded."
         },
         "servers": [{ "url": "/" }],
         "security": [{ "bearer": [] }],
@@ -707,11 +783,18 @@ pub fn document() -> Value {
                 }
             },
             "parameters": {
-                "Name": { "name": "name", "in": "path", "required": true, "schema": { "type": "string" } },
-                "Id": { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
+                "Name": {
+                    "name": "name", "in": "path", "required": true, "schema": { "type": "string" },
+                    "description": "admin/read-only tokens: qualified (t1%2Fdc-east for tenant t1's, dc-east for the operator's); tenant tokens: the plain name of their own object"
+                },
+                "Id": {
+                    "name": "id", "in": "path", "required": true, "schema": { "type": "string" },
+                    "description": "admin/read-only tokens: qualified (t1%2Fc1 for tenant t1's, c1 for the operator's); tenant tokens: the plain id of their own object"
+                },
+                "TenantName": { "name": "name", "in": "path", "required": true, "schema": { "type": "string" } },
                 "MoveTo": {
                     "name": "move_to", "in": "query", "required": false,
-                    "description": "group that takes over the deleted group's connectors and app references",
+                    "description": "group that takes over the deleted group's connectors and app references, relative to its scope (a plain name; from a tenant group without connectors, /name of a shared operator group)",
                     "schema": { "type": "string" }
                 },
                 "IfMatch": {
@@ -725,7 +808,7 @@ pub fn document() -> Value {
                 "Forbidden": error_response("the token's role does not allow this (forbidden)"),
                 "NotFound": error_response("no such object, or not visible to this token (not_found)"),
                 "Invalid": error_response("malformed JSON, unknown field, or the catalog would be invalid (invalid)"),
-                "Conflict": error_response("name taken or object in use (conflict); no store configured (read_only)"),
+                "Conflict": error_response("name taken in the scope or object in use (conflict); a tenant's quota reached (quota_exceeded, field = kind); no store configured (read_only)"),
                 "PreconditionFailed": error_response("If-Match is not the current version (precondition_failed)"),
                 "PayloadTooLarge": error_response("body larger than admin.max_body_bytes (payload_too_large)"),
                 "UnsupportedMediaType": error_response("body is not application/json (unsupported_media_type)"),

@@ -6,6 +6,7 @@ use http::{header, HeaderValue, Response, StatusCode};
 use http_body_util::Full;
 use serde_json::{json, Value};
 
+use super::reindex::Owners;
 use crate::catalog::writer::UpdateError;
 use crate::routing::CatalogError;
 
@@ -162,35 +163,17 @@ impl ApiError {
         }
     }
 
-    /// The error as a tenant caller may see it: catalog messages that name another app
-    /// (a host already published) lose the name.
-    pub fn redacted(self) -> ApiError {
+    /// The error as tenant `tenant`'s caller may see it: catalog errors renumbered to
+    /// the tenant's own objects of `owners` (the catalog the change produced), and errors
+    /// about other scopes' objects dropped (see [`super::reindex`]).
+    pub fn redacted(self, owners: &Owners, tenant: &str) -> ApiError {
         match self {
-            ApiError::Invalid { field, details, .. } if !details.is_empty() => {
+            ApiError::Invalid { details, .. } if !details.is_empty() => {
                 let errors = details
                     .into_iter()
-                    .map(|d| {
-                        let mut message = d.message;
-                        if let Some(i) = message.find(" by app ") {
-                            message.truncate(i);
-                            message.push_str(" by another app");
-                        }
-                        CatalogError {
-                            path: d.field,
-                            message,
-                        }
-                    })
+                    .filter_map(|d| owners.reindex(CatalogError::new(d.field, d.message), tenant))
                     .collect();
-                match ApiError::from_catalog(errors) {
-                    ApiError::Invalid {
-                        message, details, ..
-                    } => ApiError::Invalid {
-                        message,
-                        field,
-                        details,
-                    },
-                    other => other,
-                }
+                ApiError::from_catalog(errors)
             }
             other => other,
         }

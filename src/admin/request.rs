@@ -7,6 +7,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::auth::Caller;
+use super::reindex::Owners;
 use super::reply::ApiError;
 use super::AdminState;
 use crate::catalog::store::Stored;
@@ -62,14 +63,25 @@ impl Ctx {
         &self,
         change: impl FnOnce(&mut Catalog) -> Result<T, ApiError>,
     ) -> Result<(u64, T), ApiError> {
-        let tenant = self.caller.tenant().is_some();
-        self.state
-            .catalog
-            .update_catalog(self.if_match, change)
-            .map_err(|e| match ApiError::from(e) {
-                e if tenant => e.redacted(),
-                e => e,
-            })
+        let Some(tenant) = self.caller.tenant() else {
+            return self
+                .state
+                .catalog
+                .update_catalog(self.if_match, change)
+                .map_err(ApiError::from);
+        };
+        // The validator numbers objects in the whole catalog the change produced: keep who
+        // owns what in it, to renumber its errors for the tenant.
+        let mut owners = None;
+        let written = self.state.catalog.update_catalog(self.if_match, |c| {
+            let r = change(c);
+            owners = Some(Owners::of(c));
+            r
+        });
+        written.map_err(|e| match (ApiError::from(e), &owners) {
+            (e, Some(o)) => e.redacted(o, tenant),
+            (e, None) => e,
+        })
     }
 }
 

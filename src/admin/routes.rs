@@ -56,6 +56,7 @@ pub static ROUTES: &[Route] = &[
     route("GET", "/api/v1/tenants", NoBody, tenants::list),
     route("POST", "/api/v1/tenants", Required, tenants::create),
     route("GET", "/api/v1/tenants/{name}", NoBody, tenants::get),
+    route("PATCH", "/api/v1/tenants/{name}", Required, tenants::patch),
     route("DELETE", "/api/v1/tenants/{name}", NoBody, tenants::delete),
     route("GET", "/api/v1/groups", NoBody, groups::list),
     route("POST", "/api/v1/groups", Required, groups::create),
@@ -194,6 +195,21 @@ mod tests {
         assert!(matches!(find("GET", "/api/v1/nope"), Found::Nothing));
         assert!(matches!(find("GET", "/api/v1/apps//x"), Found::Nothing));
         assert!(matches!(find("GET", "/api/v1/apps/a/b"), Found::Nothing));
+        // A qualified name travels as one segment, its `/` percent-encoded.
+        match find("DELETE", "/api/v1/groups/t1%2Fdc-east") {
+            Found::Route(r, p) => {
+                assert_eq!(r.path, "/api/v1/groups/{name}");
+                assert_eq!(p, vec!["t1/dc-east".to_string()]);
+            }
+            _ => panic!("routed"),
+        }
+        match find("POST", "/api/v1/connectors/t1%2fc1/move") {
+            Found::Route(r, p) => {
+                assert_eq!(r.path, "/api/v1/connectors/{id}/move");
+                assert_eq!(p, vec!["t1/c1".to_string()]);
+            }
+            _ => panic!("routed"),
+        }
     }
 
     #[test]

@@ -8,25 +8,33 @@ use serde_json::{json, Value};
 use super::reply::{ApiError, Reply};
 use super::request::Ctx;
 
-/// `GET /status` (a tenant token sees its own groups and counts).
+/// `GET /status` (a tenant token sees its own groups, by plain name, and counts; an
+/// operator's token every group, qualified).
 pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let d = ctx.desired();
     let c = &d.catalog;
     let caller = &ctx.caller;
     let view = ctx.state.live.registry.view();
+    // The registry knows groups and connectors by qualified name.
     let live_in = |group: &str| view.group(group).map_or(0, |g| g.members.len());
     let groups: Vec<Value> = c
         .groups
         .iter()
         .filter(|g| caller.sees(&g.tenant))
-        .map(|g| json!({ "name": g.name, "live_connectors": live_in(&g.name) }))
+        .map(|g| {
+            let live = live_in(&g.key().qualified());
+            json!({ "name": caller.name_of(g.key()), "live_connectors": live })
+        })
         .collect();
     let statuses = ctx.state.live.registry.statuses();
     let connectors_live = c
         .connectors
         .iter()
         .filter(|x| caller.sees(&x.tenant) && !x.revoked)
-        .filter(|x| statuses.get(x.id.as_str()).is_some_and(|s| s.tunnels > 0))
+        .filter(|x| {
+            let id = x.key().qualified();
+            statuses.get(id.as_str()).is_some_and(|s| s.tunnels > 0)
+        })
         .count();
     let reload = ctx.state.live.last_reload.load();
     // Reload errors may name any object of the catalog, and settings are the operator's:

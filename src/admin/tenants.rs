@@ -1,5 +1,6 @@
-//! `/api/v1/tenants`: the companies served by the gateway. Only an admin token creates or
-//! deletes one; a tenant token sees its own.
+//! `/api/v1/tenants`: the companies served by the gateway, the domains each may publish
+//! under and its quotas. Only an admin token creates, changes or deletes one; a tenant
+//! token reads its own.
 
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -7,21 +8,54 @@ use serde_json::{json, Value};
 use super::auth::Caller;
 use super::reply::{ApiError, Reply};
 use super::request::Ctx;
+use crate::catalog::quota::{self, Limits, Quotas};
 use crate::catalog::{Catalog, TenantSpec};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewTenant {
     name: String,
+    #[serde(default)]
+    domains: Vec<String>,
+    #[serde(default)]
+    quotas: Quotas,
 }
 
-fn view(c: &Catalog, name: &str) -> Value {
-    let owned = |t: &Option<String>| t.as_deref() == Some(name);
+/// A change of a tenant: each field given replaces the whole value (`quotas` is the whole
+/// set of overrides; `{}` returns every kind to the default).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantPatch {
+    #[serde(default)]
+    domains: Option<Vec<String>>,
+    #[serde(default)]
+    quotas: Option<Quotas>,
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// A tenant as the API shows it: its domains, the quotas in force (and which of them are
+/// its own overrides), and what it holds as quotas count it (expired enrollment tokens
+/// not included).
+fn view(c: &Catalog, t: &TenantSpec, defaults: &Limits) -> Value {
+    let usage: serde_json::Map<String, Value> = quota::usage(c, &t.name, now_unix())
+        .into_iter()
+        .map(|(kind, n)| (kind.as_str().to_owned(), json!(n)))
+        .collect();
+    let count = |kind: &str| usage.get(kind).cloned().unwrap_or(json!(0));
     json!({
-        "name": name,
-        "groups": c.groups.iter().filter(|g| owned(&g.tenant)).count(),
-        "connectors": c.connectors.iter().filter(|x| owned(&x.tenant)).count(),
-        "apps": c.apps.iter().filter(|a| owned(&a.tenant)).count(),
+        "name": t.name,
+        "domains": t.domains,
+        "quotas": t.quotas.effective(defaults),
+        "overrides": t.quotas,
+        "groups": count("groups"),
+        "connectors": count("connectors"),
+        "apps": count("apps"),
+        "usage": usage,
     })
 }
 
@@ -33,20 +67,25 @@ fn admin_only(caller: &Caller) -> Result<(), ApiError> {
     match caller {
         Caller::Admin => Ok(()),
         _ => Err(ApiError::Forbidden(
-            "only an admin token creates or deletes tenants".into(),
+            "only an admin token creates, changes or deletes tenants".into(),
         )),
     }
+}
+
+fn defaults(ctx: &Ctx) -> Limits {
+    ctx.state.live.settings().tenant_quotas
 }
 
 /// `GET /tenants`.
 pub fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let d = ctx.desired();
+    let limits = defaults(&ctx);
     let items: Vec<Value> = d
         .catalog
         .tenants
         .iter()
         .filter(|t| visible(&ctx.caller, &t.name))
-        .map(|t| view(&d.catalog, &t.name))
+        .map(|t| view(&d.catalog, t, &limits))
         .collect();
     Ok(Reply::ok(json!({ "items": items }), d.version))
 }
@@ -59,7 +98,7 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
         .tenants
         .iter()
         .find(|t| t.name == name && visible(&ctx.caller, &t.name))
-        .map(|t| Reply::ok(view(&d.catalog, &t.name), d.version))
+        .map(|t| Reply::ok(view(&d.catalog, t, &defaults(&ctx)), d.version))
         .ok_or_else(|| ApiError::not_found("tenant", name))
 }
 
@@ -67,6 +106,7 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
 pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
     admin_only(&ctx.caller)?;
     let body: NewTenant = ctx.json()?;
+    let limits = defaults(&ctx);
     let (version, v) = ctx.update(|c| {
         if c.tenants.iter().any(|t| t.name == body.name) {
             return Err(ApiError::conflict(
@@ -74,10 +114,41 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
                 format!("a tenant named {:?} already exists", body.name),
             ));
         }
-        c.tenants.push(TenantSpec::named(&body.name));
-        Ok(view(c, &body.name))
+        let t = TenantSpec {
+            name: body.name,
+            domains: body.domains,
+            quotas: body.quotas,
+        };
+        let v = view(c, &t, &limits);
+        c.tenants.push(t);
+        Ok(v)
     })?;
     Ok(Reply::created(v, version))
+}
+
+/// `PATCH /tenants/{name}`: domains and quota overrides. Domains are checked like the
+/// whole catalog is (disjoint between tenants, every app of each scope still inside what
+/// it owns); a lower quota never breaks what the tenant already holds.
+pub fn patch(ctx: Ctx) -> Result<Reply, ApiError> {
+    admin_only(&ctx.caller)?;
+    let body: TenantPatch = ctx.json()?;
+    let name = ctx.param(0).to_string();
+    let limits = defaults(&ctx);
+    let (version, v) = ctx.update(|c| {
+        let i = c
+            .tenants
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| ApiError::not_found("tenant", &name))?;
+        if let Some(domains) = body.domains {
+            c.tenants[i].domains = domains;
+        }
+        if let Some(quotas) = body.quotas {
+            c.tenants[i].quotas = quotas;
+        }
+        Ok(view(c, &c.tenants[i], &limits))
+    })?;
+    Ok(Reply::ok(v, version))
 }
 
 /// `DELETE /tenants/{name}`: refused while the tenant owns anything.
@@ -90,6 +161,7 @@ pub fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
             .iter()
             .position(|t| t.name == name)
             .ok_or_else(|| ApiError::not_found("tenant", &name))?;
+        // Expired enrollment tokens count here: they still name the tenant.
         let owned = |t: &Option<String>| t.as_deref() == Some(name.as_str());
         let in_use = c.groups.iter().any(|g| owned(&g.tenant))
             || c.connectors.iter().any(|x| owned(&x.tenant))

@@ -27,7 +27,8 @@ async fn groups_round_trip_rename_and_delete_with_move() {
     assert_eq!(created.status, 201, "{:?}", created.body);
     assert_eq!(
         created.body,
-        json!({"name": "dc-east", "balance": "p2c", "tenant": null, "connectors": [], "apps": []})
+        json!({"name": "dc-east", "qualified": "dc-east", "balance": "p2c", "tenant": null,
+               "shared": false, "connectors": [], "apps": []})
     );
     assert_eq!(created.etag, Some(v0 + 1));
     let list = get(&api, &t, "/groups").await;

@@ -208,12 +208,21 @@ async fn tokens_and_roles() {
     admin_post("/groups", json!({"name": "globex-g", "tenant": "globex"})).await;
     let gc = admin_post(
         "/connectors",
-        json!({"id": "globex-c", "group": "globex-g"}),
+        json!({"id": "globex-c", "group": "globex/globex-g"}),
     )
     .await;
     assert_eq!(
-        gc.body["connector"]["tenant"], "globex",
-        "a connector takes its group's tenant"
+        (
+            &gc.body["connector"]["tenant"],
+            &gc.body["connector"]["group"],
+            &gc.body["connector"]["qualified"]
+        ),
+        (
+            &json!("globex"),
+            &json!("globex-g"),
+            &json!("globex/globex-c")
+        ),
+        "a connector named into a tenant's group by its qualified name is that tenant's"
     );
 
     // The tenant token creates into its own tenant.
