@@ -37,7 +37,14 @@ pub mod exit {
 
 /// The `ctl --help` text: where to connect, output, exit codes.
 pub const LONG_ABOUT: &str = "\
-Manage a running gateway through its admin API: groups, connectors, apps, enrollment tokens.
+Manage a running gateway through its admin API: tenants, groups, connectors, apps, enrollment
+tokens.
+
+Names are unique per scope: the operator's, or one tenant's. With an admin or read-only token,
+name a tenant's object by its qualified name (`t1/dc-east`) and the operator's by its plain name
+(`dc-east`); with a tenant token, name your own objects by their plain names. Names inside an
+object (an app's groups, a connector's group, --move-to) are relative to its scope: a plain name
+is a group of the same scope, `/name` (from a tenant's app) an operator group marked shared.
 
 The server is --url (else $SWITCHYARD_URL, else http://127.0.0.1:9901); the bearer token is
 --token (else $SWITCHYARD_TOKEN). Output is a table; --json prints the response body as the
@@ -82,6 +89,9 @@ pub struct CtlArgs {
 pub enum CtlCommand {
     /// Gateway version, app count, live connectors per group, last reload, store.
     Status,
+    /// Tenants: their domains, quotas and usage.
+    #[command(subcommand)]
+    Tenants(TenantsCmd),
     /// Connector groups.
     #[command(subcommand)]
     Groups(GroupsCmd),
@@ -96,12 +106,74 @@ pub enum CtlCommand {
     Enroll(EnrollCmd),
 }
 
+/// `ctl tenants …`.
+#[derive(Debug, Subcommand)]
+pub enum TenantsCmd {
+    /// Every tenant with its domains and usage against its quotas.
+    List,
+    /// One tenant: domains, quotas in force, overrides, usage.
+    Show { name: String },
+    /// A new tenant (admin only).
+    Create {
+        name: String,
+        /// A domain the tenant may publish under (covers every name below it); repeatable.
+        #[arg(long = "domain", value_name = "DOMAIN")]
+        domains: Vec<String>,
+        /// A quota override, KIND=N with KIND one of apps, groups, connectors,
+        /// enrollment_tokens; repeatable. Kinds not named take the gateway's default.
+        #[arg(long = "quota", value_name = "KIND=N", value_parser = quota_arg)]
+        quotas: Vec<(String, u32)>,
+    },
+    /// Changes a tenant (admin only): --domain replaces all its domains, --quota replaces all
+    /// its overrides (kinds not named return to the default); what is not given stays.
+    Set {
+        name: String,
+        /// A domain of the new list; repeatable.
+        #[arg(long = "domain", value_name = "DOMAIN", conflicts_with = "no_domains")]
+        domains: Vec<String>,
+        /// Removes every domain of the tenant.
+        #[arg(long)]
+        no_domains: bool,
+        /// A quota override of the new set, KIND=N; repeatable.
+        #[arg(long = "quota", value_name = "KIND=N", value_parser = quota_arg,
+              conflicts_with = "default_quotas")]
+        quotas: Vec<(String, u32)>,
+        /// Removes every override: the tenant takes the gateway's default quotas.
+        #[arg(long)]
+        default_quotas: bool,
+    },
+    /// Deletes a tenant that owns nothing (admin only).
+    Delete { name: String },
+}
+
+/// The kinds a tenant quota counts.
+pub const QUOTA_KINDS: [&str; 4] = ["apps", "groups", "connectors", "enrollment_tokens"];
+
+/// `KIND=N` of `--quota`.
+fn quota_arg(raw: &str) -> Result<(String, u32), String> {
+    let (kind, n) = raw
+        .split_once('=')
+        .ok_or_else(|| format!("{raw:?}: expected KIND=N (for example apps=10)"))?;
+    let kind = kind.trim().replace('-', "_");
+    if !QUOTA_KINDS.contains(&kind.as_str()) {
+        return Err(format!(
+            "{kind:?} is not a quota kind ({})",
+            QUOTA_KINDS.join(", ")
+        ));
+    }
+    let n = n
+        .trim()
+        .parse()
+        .map_err(|_| format!("{n:?} is not a count (0 or more)"))?;
+    Ok((kind, n))
+}
+
 /// `ctl groups …`.
 #[derive(Debug, Subcommand)]
 pub enum GroupsCmd {
     /// Every group with its connectors and apps.
     List,
-    /// One group.
+    /// One group (qualified name: `t1/dc-east`, or `dc-east` for the operator's).
     Show { name: String },
     /// A new, empty group.
     Create {
@@ -109,16 +181,20 @@ pub enum GroupsCmd {
         /// How the group spreads requests over its live connectors.
         #[arg(long, value_parser = ["p2c", "round_robin"])]
         balance: Option<String>,
-        /// The tenant the group belongs to.
+        /// The tenant the group belongs to (admin only).
         #[arg(long)]
         tenant: Option<String>,
+        /// Let tenants' apps use this operator group (as `/NAME`; admin only).
+        #[arg(long, conflicts_with = "tenant")]
+        shared: bool,
     },
     /// Renames a group; apps and connectors follow.
     Rename { old: String, new: String },
     /// Deletes a group (refused while apps or connectors use it, unless --move-to).
     Delete {
         name: String,
-        /// Move the group's connectors and app references to this group first.
+        /// Move the group's connectors and app references to this group first (a group of
+        /// the same scope, by its plain name).
         #[arg(long, value_name = "GROUP")]
         move_to: Option<String>,
     },
@@ -131,7 +207,8 @@ pub enum ConnectorsCmd {
     List,
     /// One connector.
     Show { id: String },
-    /// Registers a connector and prints its secret (shown only this once).
+    /// Registers a connector and prints its secret (shown only this once). GROUP is of the
+    /// connector's scope; an admin may write `t1/GROUP` instead of --tenant t1.
     Create {
         id: String,
         group: String,
@@ -139,7 +216,7 @@ pub enum ConnectorsCmd {
         #[arg(long)]
         tenant: Option<String>,
     },
-    /// Moves a connector to another group.
+    /// Moves a connector to another group of its own scope (GROUP is a plain name).
     Move { id: String, group: String },
     /// Revokes a connector: its tunnels are closed and its secret refused from now on.
     Revoke { id: String },
@@ -164,6 +241,7 @@ pub enum AppsCmd {
         #[arg(long)]
         url: String,
         /// Ordered group chain (comma separated): the first group with a live connector serves.
+        /// Plain names are groups of the app's scope; `/NAME` is an operator's shared group.
         #[arg(long, value_delimiter = ',', required = true, num_args = 1..)]
         groups: Vec<String>,
         /// Only requests under this path (segment boundaries).

@@ -7,7 +7,10 @@ use serde_json::{json, Map, Value};
 
 use super::client::{Client, CtlError, Reply, Target};
 use super::table::{cell, now_unix, when, Table};
-use super::{view, AppsCmd, ConnectorsCmd, CtlArgs, CtlCommand, EnrollCmd, GroupsCmd, DEFAULT_URL};
+use super::{
+    view, AppsCmd, ConnectorsCmd, CtlArgs, CtlCommand, EnrollCmd, GroupsCmd, TenantsCmd,
+    DEFAULT_URL,
+};
 
 /// Where the answer goes: a table, or the raw body with `--json`.
 struct Out {
@@ -69,10 +72,73 @@ pub(super) fn execute(args: CtlArgs) -> Result<(), CtlError> {
             let reply = client.call(Method::GET, client.url(&["status"], &[]), None)?;
             out.show(&reply, |r| view::status(&r.json, now_unix()))
         }
+        CtlCommand::Tenants(cmd) => tenants(&client, &out, cmd),
         CtlCommand::Groups(cmd) => groups(&client, &out, cmd),
         CtlCommand::Connectors(cmd) => connectors(&client, &out, cmd),
         CtlCommand::Apps(cmd) => apps(&client, &out, cmd),
         CtlCommand::Enroll(cmd) => enroll(&client, &out, cmd),
+    }
+}
+
+/// `{"apps": 3, …}` of `--quota` pairs.
+fn quotas(pairs: Vec<(String, u32)>) -> Value {
+    Value::Object(pairs.into_iter().map(|(k, n)| (k, json!(n))).collect())
+}
+
+fn tenants(client: &Client, out: &Out, cmd: TenantsCmd) -> Result<(), CtlError> {
+    match cmd {
+        TenantsCmd::List => {
+            let reply = client.call(Method::GET, client.url(&["tenants"], &[]), None)?;
+            out.show(&reply, |r| view::tenants(&r.json))
+        }
+        TenantsCmd::Show { name } => {
+            let reply = client.call(Method::GET, client.url(&["tenants", &name], &[]), None)?;
+            out.show(&reply, |r| view::tenant(&r.json, r.etag.as_deref()))
+        }
+        TenantsCmd::Create {
+            name,
+            domains,
+            quotas: q,
+        } => {
+            let body = json!({ "name": name, "domains": domains, "quotas": quotas(q) });
+            let reply = client.call(Method::POST, client.url(&["tenants"], &[]), Some(&body))?;
+            out.show(&reply, |r| {
+                format!("created tenant {name}\n{}", view::tenant(&r.json, None))
+            })
+        }
+        TenantsCmd::Set {
+            name,
+            domains,
+            no_domains,
+            quotas: q,
+            default_quotas,
+        } => {
+            let mut body = Map::new();
+            if no_domains || !domains.is_empty() {
+                body.insert("domains".into(), json!(domains));
+            }
+            if default_quotas || !q.is_empty() {
+                body.insert("quotas".into(), quotas(q));
+            }
+            if body.is_empty() {
+                return Err(CtlError::Usage(
+                    "nothing to change: give --domain, --no-domains, --quota or --default-quotas"
+                        .into(),
+                ));
+            }
+            let reply = client.call(
+                Method::PATCH,
+                client.url(&["tenants", &name], &[]),
+                Some(&Value::Object(body)),
+            )?;
+            out.show(&reply, |r| {
+                format!("changed tenant {name}\n{}", view::tenant(&r.json, None))
+            })
+        }
+        TenantsCmd::Delete { name } => {
+            let reply = client.call(Method::DELETE, client.url(&["tenants", &name], &[]), None)?;
+            out.show(&reply, |_| format!("deleted tenant {name}\n"))
+        }
     }
 }
 
@@ -90,20 +156,26 @@ fn groups(client: &Client, out: &Out, cmd: GroupsCmd) -> Result<(), CtlError> {
             name,
             balance,
             tenant,
+            shared,
         } => {
             let mut body = Map::new();
             body.insert("name".into(), json!(name));
             put(&mut body, "balance", balance.map(Value::from));
             put(&mut body, "tenant", tenant.map(Value::from));
+            put(&mut body, "shared", shared.then_some(Value::Bool(true)));
             let reply = client.call(
                 Method::POST,
                 client.url(&["groups"], &[]),
                 Some(&Value::Object(body)),
             )?;
             out.show(&reply, |r| {
+                let shared = match r.json.get("shared").and_then(Value::as_bool) {
+                    Some(true) => ", shared with tenants",
+                    _ => "",
+                };
                 format!(
-                    "created group {} (balance {})\n",
-                    cell(r.json.get("name")),
+                    "created group {} (balance {}{shared})\n",
+                    cell(r.json.get("qualified").or(r.json.get("name"))),
                     cell(r.json.get("balance"))
                 )
             })
@@ -158,6 +230,10 @@ fn connectors(client: &Client, out: &Out, cmd: ConnectorsCmd) -> Result<(), CtlE
                 let group = match c.get("group") {
                     Some(g) => cell(Some(g)),
                     None => group.clone(),
+                };
+                let id = match c.get("qualified") {
+                    Some(q) => cell(Some(q)),
+                    None => id.clone(),
                 };
                 format!(
                     "created connector {id} in group {group}\nsecret = \"{}\"   # connector.toml\n",

@@ -50,21 +50,83 @@ fn or_none(t: Table, what: &str) -> String {
     }
 }
 
+const TENANT: &[(&str, &str)] = &[
+    ("name", "name"),
+    ("domains", "domains"),
+    ("quotas", "quotas"),
+    ("overrides", "overrides"),
+    ("usage", "usage"),
+];
+
+/// `used/quota` of one kind of a tenant view.
+fn usage(t: &Value, kind: &str) -> String {
+    let used = cell(t.get("usage").and_then(|u| u.get(kind)));
+    let quota = cell(t.get("quotas").and_then(|q| q.get(kind)));
+    format!("{used}/{quota}")
+}
+
+pub fn tenants(body: &Value) -> String {
+    let mut t = Table::new(&[
+        "name",
+        "domains",
+        "apps",
+        "groups",
+        "connectors",
+        "enrollment tokens",
+    ]);
+    for x in items(body) {
+        t.row([
+            cell(x.get("name")),
+            cell(x.get("domains")),
+            usage(x, "apps"),
+            usage(x, "groups"),
+            usage(x, "connectors"),
+            usage(x, "enrollment_tokens"),
+        ]);
+    }
+    or_none(t, "tenants")
+}
+
+pub fn tenant(body: &Value, etag: Option<&str>) -> String {
+    // Per-kind numbers read better as `apps=2 groups=20` than as JSON.
+    let mut shown = body.clone();
+    for key in ["quotas", "overrides", "usage"] {
+        if let Some(Value::Object(m)) = body.get(key) {
+            let text: Vec<String> = super::QUOTA_KINDS
+                .iter()
+                .filter_map(|k| m.get(*k).map(|v| format!("{k}={}", cell(Some(v)))))
+                .collect();
+            shown[key] = Value::String(text.join(" "));
+        }
+    }
+    with_version(block(&shown, TENANT, 0), etag)
+}
+
 const GROUP: &[(&str, &str)] = &[
     ("name", "name"),
+    ("qualified", "qualified"),
     ("balance", "balance"),
     ("tenant", "tenant"),
+    ("shared", "shared"),
     ("connectors", "connectors"),
     ("apps", "apps"),
 ];
 
 pub fn groups(body: &Value) -> String {
-    let mut t = Table::new(&["name", "balance", "tenant", "connectors", "apps"]);
+    let mut t = Table::new(&[
+        "name",
+        "qualified",
+        "balance",
+        "shared",
+        "connectors",
+        "apps",
+    ]);
     for g in items(body) {
         t.row([
             cell(g.get("name")),
+            cell(g.get("qualified")),
             cell(g.get("balance")),
-            cell(g.get("tenant")),
+            cell(g.get("shared")),
             cell(g.get("connectors")),
             cell(g.get("apps")),
         ]);
@@ -89,6 +151,7 @@ fn state(c: &Value) -> &'static str {
 
 const CONNECTOR: &[(&str, &str)] = &[
     ("id", "id"),
+    ("qualified", "qualified"),
     ("group", "group"),
     ("tenant", "tenant"),
     ("live", "live"),
@@ -104,8 +167,8 @@ const CONNECTOR: &[(&str, &str)] = &[
 pub fn connectors(body: &Value, now: i64) -> String {
     let mut t = Table::new(&[
         "id",
+        "qualified",
         "group",
-        "tenant",
         "state",
         "tunnels",
         "in-flight",
@@ -121,8 +184,8 @@ pub fn connectors(body: &Value, now: i64) -> String {
         };
         t.row([
             cell(c.get("id")),
+            cell(c.get("qualified")),
             cell(c.get("group")),
-            cell(c.get("tenant")),
             state(c).to_string(),
             cell(c.get("tunnels")),
             cell(c.get("in_flight")),
@@ -141,6 +204,7 @@ pub fn connector(body: &Value, etag: Option<&str>, now: i64) -> String {
 
 const APP: &[(&str, &str)] = &[
     ("name", "name"),
+    ("qualified", "qualified"),
     ("host", "host"),
     ("path_prefix", "path prefix"),
     ("internal_url", "internal url"),
@@ -154,15 +218,22 @@ const APP: &[(&str, &str)] = &[
 ];
 
 pub fn apps(body: &Value) -> String {
-    let mut t = Table::new(&["name", "host", "path", "groups", "internal url", "tenant"]);
+    let mut t = Table::new(&[
+        "name",
+        "qualified",
+        "host",
+        "path",
+        "groups",
+        "internal url",
+    ]);
     for a in items(body) {
         t.row([
             cell(a.get("name")),
+            cell(a.get("qualified")),
             cell(a.get("host")),
             cell(a.get("path_prefix")),
             cell(a.get("groups")),
             cell(a.get("internal_url")),
-            cell(a.get("tenant")),
         ]);
     }
     or_none(t, "apps")
@@ -173,11 +244,11 @@ pub fn app(body: &Value, etag: Option<&str>) -> String {
 }
 
 pub fn enrollment_tokens(body: &Value, now: i64) -> String {
-    let mut t = Table::new(&["id", "tenant", "expires"]);
+    let mut t = Table::new(&["id", "qualified", "expires"]);
     for e in items(body) {
         t.row([
             cell(e.get("id")),
-            cell(e.get("tenant")),
+            cell(e.get("qualified")),
             when(e.get("expires_at_unix"), now),
         ]);
     }
@@ -250,15 +321,16 @@ mod tests {
     #[test]
     fn group_list() {
         let body = json!({"items": [
-            {"name": "dc-east", "balance": "p2c", "tenant": null,
-             "connectors": ["east-1", "east-2"], "apps": ["wiki"]},
-            {"name": "dc-west", "balance": "round_robin", "connectors": [], "apps": []},
+            {"name": "dc-east", "qualified": "dc-east", "balance": "p2c", "tenant": null,
+             "shared": true, "connectors": ["east-1", "east-2"], "apps": ["wiki", "t1/crm"]},
+            {"name": "dc-west", "qualified": "t1/dc-west", "balance": "round_robin",
+             "shared": false, "connectors": [], "apps": []},
         ]});
         assert_eq!(
             groups(&body),
-            "NAME     BALANCE      TENANT  CONNECTORS     APPS\n\
-             dc-east  p2c          -       east-1,east-2  wiki\n\
-             dc-west  round_robin  -       -              -\n"
+            "NAME     QUALIFIED   BALANCE      SHARED  CONNECTORS     APPS\n\
+             dc-east  dc-east     p2c          yes     east-1,east-2  wiki,t1/crm\n\
+             dc-west  t1/dc-west  round_robin  no      -              -\n"
         );
         assert_eq!(groups(&json!({"items": []})), "no groups\n");
     }
@@ -273,7 +345,10 @@ mod tests {
         ]});
         let text = connectors(&body, 1000);
         let lines: Vec<&str> = text.lines().collect();
-        assert!(lines[0].starts_with("ID      GROUP    TENANT  STATE    TUNNELS"));
+        assert!(
+            lines[0].starts_with("ID      QUALIFIED  GROUP    STATE    TUNNELS"),
+            "{text}"
+        );
         assert!(
             lines[1].contains("live") && lines[1].ends_with("10s ago"),
             "{text}"
@@ -294,6 +369,24 @@ mod tests {
         assert!(text.contains("preserve host:        no\n"));
         assert!(text.contains("zeta:                 1\n"));
         assert!(text.ends_with("catalog version:      7\n"), "{text}");
+    }
+
+    #[test]
+    fn tenant_usage_against_quotas() {
+        let body = json!({"items": [{"name": "t1", "domains": ["t1.example.com"],
+            "quotas": {"apps": 2, "groups": 20, "connectors": 50, "enrollment_tokens": 20},
+            "usage": {"apps": 1, "groups": 0, "connectors": 3, "enrollment_tokens": 0}}]});
+        assert_eq!(
+            tenants(&body),
+            "NAME  DOMAINS         APPS  GROUPS  CONNECTORS  ENROLLMENT TOKENS\n\
+             t1    t1.example.com  1/2   0/20    3/50        0/20\n"
+        );
+        assert_eq!(tenants(&json!({"items": []})), "no tenants\n");
+        let one = tenant(&body["items"][0], Some("4"));
+        assert!(
+            one.contains(" apps=1 groups=0 connectors=3 enrollment_tokens=0\n"),
+            "{one}"
+        );
     }
 
     #[test]

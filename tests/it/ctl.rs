@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{json, Value};
 use switchyard::catalog::secret;
 use switchyard::config::gateway::{AdminRole, AdminToken};
 
@@ -416,4 +416,104 @@ fn ctl_speaks_tls_to_an_admin_api_with_a_private_ca() {
         &["--ca-file", "/nonexistent/ca.pem", "status"],
     );
     assert_eq!(r.code, 1, "{r:?}");
+}
+
+#[test]
+fn ctl_names_tenant_objects_by_their_qualified_names() {
+    let w = gateway(Spec::default());
+    let url = admin_url(&w);
+
+    let r = ok(
+        &url,
+        &[
+            "tenants",
+            "create",
+            "t1",
+            "--domain",
+            "t1.example.test",
+            "--quota",
+            "groups=1",
+        ],
+    );
+    assert!(r.stdout.contains("created tenant t1"), "{r:?}");
+    // The operator and t1 both get a `dc-east`.
+    ok(&url, &["groups", "create", "dc-east"]);
+    let r = ok(&url, &["groups", "create", "dc-east", "--tenant", "t1"]);
+    assert!(r.stdout.contains("created group t1/dc-east"), "{r:?}");
+    let r = ok(&url, &["groups", "list"]);
+    assert!(
+        r.stdout.lines().next().unwrap_or("").contains("QUALIFIED"),
+        "{r:?}"
+    );
+    let qualified: Vec<&str> = r
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1))
+        .collect();
+    assert_eq!(qualified, ["dc-east", "t1/dc-east"], "{r:?}");
+    let j = ok(&url, &["--json", "groups", "show", "t1/dc-east"]).json();
+    assert_eq!(
+        (&j["tenant"], &j["qualified"]),
+        (&json!("t1"), &json!("t1/dc-east")),
+        "{j}"
+    );
+    let j = ok(&url, &["--json", "groups", "show", "dc-east"]).json();
+    assert_eq!(j["tenant"], Value::Null, "{j}");
+
+    // A connector of t1's group, by the group's qualified name; moved and shown qualified.
+    let r = ok(&url, &["connectors", "create", "c1", "t1/dc-east"]);
+    assert!(
+        r.stdout
+            .contains("created connector t1/c1 in group dc-east"),
+        "{r:?}"
+    );
+    let j = ok(&url, &["--json", "connectors", "show", "t1/c1"]).json();
+    assert_eq!(j["tenant"], "t1", "{j}");
+    let missing = ctl_as(&url, Some(TOKEN), &["connectors", "show", "c1"]);
+    assert_eq!(missing.code, 4, "the operator has no c1: {missing:?}");
+
+    // The quota: a second group of t1 is refused (exit 2), until it is raised.
+    let refused = ctl_as(
+        &url,
+        Some(TOKEN),
+        &["groups", "create", "dc-west", "--tenant", "t1"],
+    );
+    assert_eq!(refused.code, 2, "{refused:?}");
+    assert!(refused.stderr.contains("quota of 1 groups"), "{refused:?}");
+    let r = ok(&url, &["tenants", "show", "t1"]);
+    assert!(r.stdout.contains("groups=1"), "{r:?}");
+    let r = ok(&url, &["tenants", "set", "t1", "--quota", "groups=2"]);
+    assert!(r.stdout.contains("changed tenant t1"), "{r:?}");
+    ok(&url, &["groups", "create", "dc-west", "--tenant", "t1"]);
+    let r = ok(&url, &["tenants", "list"]);
+    let row = line(&r.stdout, "t1").unwrap_or_else(|| panic!("t1 listed: {r:?}"));
+    assert!(
+        row.contains("t1.example.test") && row.contains("2/2"),
+        "{row}"
+    );
+    let bad = ctl_as(
+        &url,
+        Some(TOKEN),
+        &["tenants", "set", "t1", "--quota", "nope=1"],
+    );
+    assert_eq!(bad.code, 2, "{bad:?}");
+
+    // Rename and delete with a qualified name; the operator's dc-east is untouched.
+    ok(&url, &["connectors", "move", "t1/c1", "dc-west"]);
+    ok(&url, &["groups", "rename", "t1/dc-east", "dc-north"]);
+    ok(
+        &url,
+        &["groups", "delete", "t1/dc-west", "--move-to", "dc-north"],
+    );
+    let j = ok(&url, &["--json", "connectors", "show", "t1/c1"]).json();
+    assert_eq!(j["group"], "dc-north", "{j}");
+    let j = ok(&url, &["--json", "groups", "list"]).json();
+    let names: Vec<&str> = j["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|g| g["qualified"].as_str())
+        .collect();
+    assert_eq!(names, ["dc-east", "t1/dc-north"], "{j}");
 }
