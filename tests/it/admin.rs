@@ -1,10 +1,12 @@
 //! The admin API against a real gateway with a catalog store, through a real HTTP client:
 //! round trips of every resource, every class of validation error, roles, concurrent
-//! writers, persistence across a restart and a crash, and changes live on the next request.
+//! writers, persistence across a restart and a crash, changes live on the next request, and
+//! tenant scopes.
 
 mod durability;
 mod resources;
 mod rules;
+mod scopes;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
