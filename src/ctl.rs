@@ -188,7 +188,8 @@ pub enum GroupsCmd {
         #[arg(long, conflicts_with = "tenant")]
         shared: bool,
     },
-    /// Renames a group; apps and connectors follow.
+    /// Renames a group; apps and connectors follow. NEW is a plain name: the group stays
+    /// in its scope.
     Rename { old: String, new: String },
     /// Deletes a group (refused while apps or connectors use it, unless --move-to).
     Delete {

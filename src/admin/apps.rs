@@ -55,7 +55,9 @@ fn admit(
     match except.map(|i| c.apps[i].tenant.clone()) {
         // An app stays in its scope: the body's `tenant` may only repeat it.
         Some(scope) => {
-            if app.tenant.is_some() && app.tenant != scope {
+            // A tenant token naming another tenant is refused as on create (403).
+            let requested = caller.owner_for(app.tenant.take())?;
+            if requested.is_some() && requested != scope {
                 return Err(ApiError::invalid(
                     "tenant",
                     "an app cannot move to another tenant; create it there instead",

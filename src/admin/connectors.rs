@@ -65,19 +65,18 @@ fn find(c: &Catalog, caller: &Caller, raw: &str) -> Result<usize, ApiError> {
 }
 
 /// The scope and group of a new connector. Its group is always of its own scope; an
-/// admin that names no tenant may name a tenant's group qualified (`t1/dc-east`), which
-/// puts the connector in that tenant's scope.
+/// admin may name it qualified (`t1/dc-east`), which puts the connector in that tenant's
+/// scope when the body names no other. Anything else stays as written, and an unknown group
+/// is the catalog's error.
 fn placement(caller: &Caller, tenant: Option<String>, group: String) -> (Option<String>, String) {
-    match (caller, tenant) {
-        (Caller::Tenant(_), t) | (_, t @ Some(_)) => (t, group),
-        (_, None) => match Key::parse_qualified(&group) {
-            Some(Key {
-                tenant: Some(t),
-                name,
-            }) => (Some(t.to_owned()), name.to_owned()),
-            Some(Key { tenant: None, name }) => (None, name.to_owned()),
-            None => (None, group),
-        },
+    if matches!(caller, Caller::Tenant(_)) {
+        return (tenant, group);
+    }
+    match Key::parse_qualified(&group) {
+        Some(k) if tenant.is_none() || k.tenant == tenant.as_deref() => {
+            (k.tenant.map(str::to_owned), k.name.to_owned())
+        }
+        _ => (tenant, group),
     }
 }
 
@@ -181,4 +180,28 @@ pub fn delete(ctx: Ctx) -> Result<Reply, ApiError> {
         Ok(())
     })?;
     Ok(Reply::no_content(version))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_admin_places_a_connector_by_its_groups_qualified_name() {
+        let t1 = Some("t1".to_string());
+        let place = |caller: &Caller, tenant: Option<String>, group: &str| {
+            placement(caller, tenant, group.to_string())
+        };
+        let a = &Caller::Admin;
+        assert_eq!(place(a, None, "t1/g"), (t1.clone(), "g".into()));
+        assert_eq!(place(a, t1.clone(), "t1/g"), (t1.clone(), "g".into()));
+        assert_eq!(place(a, t1.clone(), "g"), (t1.clone(), "g".into()));
+        assert_eq!(place(a, None, "g"), (None, "g".into()));
+        assert_eq!(place(a, None, "/g"), (None, "g".into()));
+        // A qualified group of another tenant than the body's stays unknown.
+        assert_eq!(place(a, t1.clone(), "t2/g"), (t1.clone(), "t2/g".into()));
+        // A tenant's group names are plain names of its own scope, nothing else.
+        let t = &Caller::Tenant("t1".into());
+        assert_eq!(place(t, t1.clone(), "t1/g"), (t1.clone(), "t1/g".into()));
+    }
 }

@@ -702,3 +702,91 @@ async fn a_tenants_catalog_errors_are_numbered_in_its_own_lists() {
         dup.body
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_read_and_sent_back_keeps_its_scope() {
+    let (w, t) = World::start_admin(Spec::default());
+    let api = Api::of(&w);
+    three_scopes(&api, &t).await;
+    created(
+        &api,
+        &t.tenant,
+        "/apps",
+        app_json(
+            "wiki",
+            ADMIN_TENANT_DOMAIN,
+            "http://127.0.0.1:9",
+            &["dc-east"],
+        ),
+    )
+    .await;
+    // A read, `qualified` included, is a valid PUT body; without `tenant` the app stays
+    // where the URL says.
+    let mut read = get(&api, &t, "/apps/acme%2Fwiki").await.body;
+    assert_eq!(read["qualified"], "acme/wiki");
+    read["groups"] = json!(["dc-west"]);
+    let put = call(
+        &api,
+        &t.admin,
+        Method::PUT,
+        "/apps/acme%2Fwiki",
+        Some(read.clone()),
+    )
+    .await;
+    assert_eq!(
+        (put.status, &put.body["tenant"]),
+        (200, &json!("acme")),
+        "{:?}",
+        put.body
+    );
+    read.as_object_mut().map(|m| m.remove("tenant"));
+    let put = call(
+        &api,
+        &t.admin,
+        Method::PUT,
+        "/apps/acme%2Fwiki",
+        Some(read.clone()),
+    )
+    .await;
+    assert_eq!(
+        (put.status, &put.body["groups"]),
+        (200, &json!(["dc-west"]))
+    );
+    assert_eq!(put.body["tenant"], "acme");
+    // Moving it to another scope is refused: 403 for a tenant token (as on create), 400
+    // for the admin; nothing changes.
+    read["tenant"] = json!(OTHER);
+    let by_tenant = call(
+        &api,
+        &t.tenant,
+        Method::PUT,
+        "/apps/wiki",
+        Some(read.clone()),
+    )
+    .await;
+    assert_eq!(by_tenant.status, 403, "{:?}", by_tenant.body);
+    let by_admin = call(
+        &api,
+        &t.admin,
+        Method::PATCH,
+        "/apps/acme%2Fwiki",
+        Some(json!({"tenant": OTHER})),
+    )
+    .await;
+    assert_eq!(
+        (by_admin.status, by_admin.field()),
+        (400, "tenant"),
+        "{:?}",
+        by_admin.body
+    );
+    assert_eq!(
+        get(&api, &t, "/apps/acme%2Fwiki").await.body["tenant"],
+        "acme"
+    );
+    assert_eq!(
+        call(&api, &t.admin, Method::GET, "/apps/t1%2Fwiki", None)
+            .await
+            .status,
+        404
+    );
+}
