@@ -32,7 +32,8 @@ fn view(e: &EnrollmentSpec) -> Value {
     })
 }
 
-fn now_unix() -> u64 {
+/// Now, in unix seconds (token expiry).
+pub(super) fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::Caller;
+use super::enrollment::now_unix;
 use super::reply::{ApiError, Reply};
 use super::request::Ctx;
 use crate::catalog::quota::{self, Limits, Quotas};
@@ -30,12 +31,6 @@ struct TenantPatch {
     domains: Option<Vec<String>>,
     #[serde(default)]
     quotas: Option<Quotas>,
-}
-
-fn now_unix() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// A tenant as the API shows it: its domains, the quotas in force (and which of them are

@@ -436,8 +436,9 @@ fn ctl_names_tenant_objects_by_their_qualified_names() {
         ],
     );
     assert!(r.stdout.contains("created tenant t1"), "{r:?}");
-    // The operator and t1 both get a `dc-east`.
-    ok(&url, &["groups", "create", "dc-east"]);
+    // The operator and t1 both get a `dc-east`; the operator's is shared with tenants.
+    let r = ok(&url, &["groups", "create", "dc-east", "--shared"]);
+    assert!(r.stdout.contains("shared with tenants"), "{r:?}");
     let r = ok(&url, &["groups", "create", "dc-east", "--tenant", "t1"]);
     assert!(r.stdout.contains("created group t1/dc-east"), "{r:?}");
     let r = ok(&url, &["groups", "list"]);
@@ -459,7 +460,11 @@ fn ctl_names_tenant_objects_by_their_qualified_names() {
         "{j}"
     );
     let j = ok(&url, &["--json", "groups", "show", "dc-east"]).json();
-    assert_eq!(j["tenant"], Value::Null, "{j}");
+    assert_eq!(
+        (&j["tenant"], &j["shared"]),
+        (&Value::Null, &json!(true)),
+        "{j}"
+    );
 
     // A connector of t1's group, by the group's qualified name; moved and shown qualified.
     let r = ok(&url, &["connectors", "create", "c1", "t1/dc-east"]);
