@@ -26,4 +26,5 @@ mod reload;
 mod resilience;
 mod routing;
 mod slow;
+mod tenancy;
 mod tls;

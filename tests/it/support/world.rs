@@ -19,6 +19,8 @@ pub const EDGE_NAMES: &[&str] = &[
     "*.example.test",
     "*.apps.example.test",
     "*.c.apps.example.test",
+    "*.t1.example.test",
+    "*.t2.example.test",
     "localhost",
 ];
 

@@ -1,0 +1,181 @@
+//! Traffic per scope: the operator and both tenants enroll a connector with the same id `c1`
+//! into their own `default` group, create a group and an app with the same names, and each
+//! host is served by its own scope's connector and origin, never another's.
+
+use std::collections::HashMap;
+
+use reqwest::Method;
+use serde_json::json;
+use switchyard::catalog::writer::CatalogWriter;
+
+use super::{enrolling, enrollment_token, expect, fetch, live, start, start_connector, T1, T2};
+use crate::admin::app_json;
+use crate::support::origin;
+use crate::support::world::Spec;
+
+/// One scope of the test: its token, the host of its app, its origin and its connector.
+struct Scope<'a> {
+    tenant: Option<&'static str>,
+    token: &'a str,
+    host: &'static str,
+    origin: &'a origin::Origin,
+    /// The connector's qualified id (`c1` for the operator's).
+    qualified: &'static str,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the scope-aware admin API"]
+async fn three_scopes_enroll_c1_and_each_serves_only_its_own_hosts() {
+    let (op_o, t1_o, t2_o) = (
+        origin::spawn("operator-origin").await,
+        origin::spawn("t1-origin").await,
+        origin::spawn("t2-origin").await,
+    );
+    let (w, t, api) = start(Spec::default(), |_| {});
+    let scopes = [
+        Scope {
+            tenant: None,
+            token: &t.admin,
+            host: "web.example.test",
+            origin: &op_o,
+            qualified: "c1",
+        },
+        Scope {
+            tenant: Some(T1),
+            token: &t.t1,
+            host: "web.t1.example.test",
+            origin: &t1_o,
+            qualified: "t1/c1",
+        },
+        Scope {
+            tenant: Some(T2),
+            token: &t.t2,
+            host: "web.t2.example.test",
+            origin: &t2_o,
+            qualified: "t2/c1",
+        },
+    ];
+    let mut handles = HashMap::new();
+    let mut configs = HashMap::new();
+    for s in &scopes {
+        let token = enrollment_token(&api, s.token).await;
+        let file = format!("{}.secret", s.tenant.unwrap_or("operator"));
+        let cfg = enrolling(&w, w.dir.path(), &file, "c1", &token);
+        let h = start_connector(&w, cfg.clone(), s.qualified).await;
+        assert!(h.enrolled(), "{}", s.qualified);
+        handles.insert(s.qualified, h);
+        configs.insert(s.qualified, cfg);
+        // The same group and app names in every scope.
+        let g = expect(
+            &api,
+            s.token,
+            Method::POST,
+            "/groups",
+            Some(json!({"name": "dc-east"})),
+            201,
+        )
+        .await;
+        assert_eq!(g.body["name"], "dc-east");
+        assert_eq!(g.body["tenant"], json!(s.tenant));
+        let a = app_json("web", s.host, &s.origin.url(), &["default"]);
+        let a = expect(&api, s.token, Method::POST, "/apps", Some(a), 201).await;
+        assert_eq!(a.body["groups"], json!(["default"]));
+    }
+
+    // Three entries named c1, each in its own scope's own `default`.
+    let catalog = w.gw.catalog.desired().catalog.clone();
+    let mut c1s: Vec<(Option<String>, String)> = catalog
+        .connectors
+        .iter()
+        .filter(|c| c.id == "c1")
+        .map(|c| (c.tenant.clone(), c.group.clone()))
+        .collect();
+    c1s.sort();
+    let want = |t: Option<&str>| (t.map(str::to_string), "default".to_string());
+    assert_eq!(c1s, [want(None), want(Some(T1)), want(Some(T2))]);
+    let defaults = catalog
+        .groups
+        .iter()
+        .filter(|g| g.name == "default")
+        .count();
+    assert_eq!(defaults, 3, "one default group per scope");
+
+    // Each host is answered by its own origin through its own connector.
+    let client = w.h1();
+    for _ in 0..4 {
+        for s in &scopes {
+            assert_eq!(
+                fetch(&w, &client, s.host).await,
+                (200, s.origin.name.clone()),
+                "{}",
+                s.host
+            );
+        }
+    }
+    for s in &scopes {
+        assert_eq!(s.origin.requests(), 4, "{} saw only its own", s.origin.name);
+        assert_eq!(w.served().get(s.qualified), Some(&4), "{}", s.qualified);
+    }
+
+    wildcard_stays_in_its_domain(&w, &api, &t.t1, &t1_o, &t2_o).await;
+
+    // Without t2's connector, t2's host has no live connector: the two other c1 (live,
+    // same id) never take its traffic.
+    let t2_h = handles.remove("t2/c1").expect("t2 connector");
+    t2_h.kill();
+    assert!(live(&w, "t2/c1", 0).await, "gateway saw t2/c1 go");
+    let before = (op_o.requests(), t1_o.requests(), t2_o.requests());
+    for _ in 0..3 {
+        assert_eq!(fetch(&w, &client, "web.t2.example.test").await.0, 503);
+    }
+    assert_eq!(
+        (op_o.requests(), t1_o.requests(), t2_o.requests()),
+        before,
+        "no origin saw t2's requests"
+    );
+
+    // Restarted, it says only "c1" and its stored secret: the gateway admits it as t2's.
+    let again = start_connector(&w, configs["t2/c1"].clone(), "t2/c1").await;
+    assert_eq!(again.auth_refusals(), 0);
+    assert_eq!(
+        fetch(&w, &client, "web.t2.example.test").await,
+        (200, "t2-origin".to_string())
+    );
+    assert_eq!(w.gw.catalog.desired().catalog.connectors.len(), 3);
+    again.kill();
+    for h in handles.values() {
+        h.kill();
+    }
+}
+
+/// A tenant's wildcard serves names of its own domain only: a name of the other tenant's
+/// domain that no app publishes is not found, and never reaches the wildcard's origin.
+async fn wildcard_stays_in_its_domain(
+    w: &crate::support::world::World,
+    api: &crate::admin::Api,
+    t1_token: &str,
+    t1_o: &origin::Origin,
+    t2_o: &origin::Origin,
+) {
+    let any = app_json("any", "*.t1.example.test", &t1_o.url(), &["default"]);
+    expect(api, t1_token, Method::POST, "/apps", Some(any), 201).await;
+    let client = w.h2();
+    let (t1_before, t2_before) = (t1_o.requests(), t2_o.requests());
+    assert_eq!(
+        fetch(w, &client, "other.t1.example.test").await,
+        (200, "t1-origin".to_string())
+    );
+    for host in [
+        "other.t2.example.test",
+        "web2.t2.example.test",
+        "t2.example.test",
+    ] {
+        assert_eq!(fetch(w, &client, host).await.0, 404, "{host}");
+    }
+    assert_eq!(
+        t1_o.requests(),
+        t1_before + 1,
+        "t1's wildcard took only its own"
+    );
+    assert_eq!(t2_o.requests(), t2_before);
+}
