@@ -18,13 +18,49 @@ fn shipped_examples_parse_and_compile() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    assert!(files.len() >= 2, "found the examples: {files:?}");
+    assert!(files.len() >= 3, "found the examples: {files:?}");
     let gw = GatewayConfig::from_file(&root.join("gateway.toml")).expect("gateway.toml parses");
     let table = RoutingTable::compile(&gw.catalog(), 1).expect("catalog compiles");
     assert_eq!(table.app_count(), 2);
     assert!(table.lookup("wiki.example.com", "/").is_some());
     assert!(table.lookup("x.apps.example.com", "/api/v").is_some());
     ConnectorConfig::from_file(&root.join("connector.toml")).expect("connector.toml is valid");
+    tenants_example(&root.join("gateway-tenants.toml"));
+}
+
+/// The two-tenant example: the same names in three scopes, each host routed to its own
+/// scope's app and groups, the operator's shared group in a tenant's chain.
+fn tenants_example(path: &Path) {
+    let gw = GatewayConfig::from_file(path).expect("gateway-tenants.toml parses");
+    assert_eq!(gw.tenants.len(), 2);
+    assert_eq!(gw.tenant_quotas.groups, 20);
+    let table = RoutingTable::compile(&gw.catalog(), 1).expect("catalog compiles");
+    assert_eq!(table.app_count(), 3);
+    let route = |host: &str| {
+        let r = table
+            .lookup(host, "/")
+            .unwrap_or_else(|| panic!("{host} routed"));
+        let groups: Vec<&str> = r.groups.iter().map(|g| &**g).collect();
+        (r.app.to_string(), groups.join(","))
+    };
+    assert_eq!(
+        route("status.example.com"),
+        ("status".into(), "dc-east".into())
+    );
+    assert_eq!(
+        route("wiki.acme.com"),
+        ("acme/wiki".into(), "acme/dc-east,dr-site".into())
+    );
+    assert_eq!(
+        route("shop.globex.net"),
+        ("globex/wiki".into(), "globex/dc-east".into())
+    );
+    assert!(table.lookup("other.acme.com", "/").is_none());
+    // One id, three connectors: a hello saying "c1" is checked against each.
+    assert_eq!(table.connectors_named("c1").len(), 3);
+    for c in ["acme/c1", "globex/c1"] {
+        assert_eq!(table.connectors_named(c).len(), 1, "{c}");
+    }
 }
 
 /// Runs `switchyard gateway --test` on `cfg` written to `dir/name`; exit code and stderr.
