@@ -333,7 +333,9 @@ async fn enroll(ctx: &TunnelContext, id: &str, token: &str) -> Result<Admitted, 
         }
         Err(UpdateError::Rejected(refusal)) => return Err(refusal),
         Err(UpdateError::Invalid(errors)) => {
-            let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            // Messages only: a catalog path (`connectors[17].id`) would tell a tenant's
+            // connector how many objects the whole gateway holds.
+            let errors: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
             return Err((
                 "bad_enrollment",
                 format!(
