@@ -274,12 +274,12 @@ async fn admit(hello: &Hello, ctx: &TunnelContext) -> Result<Admitted, Refusal> 
     if let Some(token) = &hello.enroll {
         return enroll(ctx, &hello.id, token).await;
     }
+    // One reason for an unknown id and a wrong secret: the connector (maybe another
+    // tenant's) learns nothing about which ids exist; the metric label tells the operator.
+    let refused = format!("unknown connector \"{}\" or wrong secret", hello.id);
     let candidates = ctx.live.connectors_named(&hello.id);
     if candidates.is_empty() {
-        return Err((
-            "unknown_connector",
-            format!("unknown connector \"{}\"", hello.id),
-        ));
+        return Err(("unknown_connector", refused));
     }
     // Every candidate is checked (constant time each): which scope matched stays unseen.
     let mut admitted = None;
@@ -290,10 +290,7 @@ async fn admit(hello: &Hello, ctx: &TunnelContext) -> Result<Admitted, Refusal> 
     }
     match admitted {
         Some(id) => Ok(Admitted { id, secret: None }),
-        None => Err((
-            "bad_secret",
-            format!("wrong secret for connector \"{}\"", hello.id),
-        )),
+        None => Err(("bad_secret", refused)),
     }
 }
 

@@ -619,3 +619,46 @@ async fn enrolling_into_another_tenants_scope_is_refused_like_a_missing_one() {
     );
     h.kill();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hello_with_another_tenants_connector_id_learns_nothing() {
+    use switchyard::catalog::{secret, ConnectorSpec, GroupSpec};
+    let real = secret::generate();
+    let (w, _t, _api) = start(Spec::default(), |cfg| {
+        cfg.groups.push(GroupSpec::new("blue-dc", Some("t1")));
+        cfg.connectors.push(ConnectorSpec {
+            id: "blue-c".into(),
+            group: "blue-dc".into(),
+            secret_hash: secret::hash(&real),
+            tenant: Some("t1".into()),
+            revoked: false,
+        });
+    });
+    let mut reasons = Vec::new();
+    for (id, name) in [
+        ("blue-c", "blue-c"),
+        ("ghost-c", "ghost-c"),
+        ("t1/blue-c", "t1/blue-c"),
+        ("t9/ghost-c", "t9/ghost-c"),
+    ] {
+        let cfg = crate::support::world::connector_config(
+            id,
+            "a-guessed-secret",
+            w.gw.tunnel_addr,
+            &w.pki.ca_path,
+        );
+        let h = switchyard::run_connector(cfg).await.expect("starts");
+        let reason = refusal(&h).await;
+        h.kill();
+        reasons.push(reason.replace(&format!("\"{name}\""), "<id>"));
+    }
+    eprintln!(
+        "hello as t1's \"blue-c\" with a wrong secret: {}",
+        reasons[0]
+    );
+    assert!(reasons.iter().all(|r| *r == reasons[0]), "{reasons:?}");
+    // The real secret still admits it, under its qualified id.
+    let cfg =
+        crate::support::world::connector_config("blue-c", &real, w.gw.tunnel_addr, &w.pki.ca_path);
+    start_connector(&w, cfg, "t1/blue-c").await.kill();
+}
