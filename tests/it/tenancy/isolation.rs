@@ -358,7 +358,6 @@ fn line(what: &str, a: &Answer) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scope-aware admin API"]
 async fn every_cross_tenant_attempt_answers_like_a_missing_object() {
     let (w, t, api) = start(Spec::default(), |_| {});
     let t1_token_id = populate(&api, &t).await;
@@ -409,7 +408,6 @@ async fn every_cross_tenant_attempt_answers_like_a_missing_object() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scope-aware admin API"]
 async fn the_same_names_in_another_scope_are_created_without_revealing_anything() {
     let (w, t, api) = start(Spec::default(), |_| {});
     populate(&api, &t).await;
@@ -473,7 +471,6 @@ async fn the_same_names_in_another_scope_are_created_without_revealing_anything(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scope-aware admin API"]
 async fn hosts_belong_to_their_domains_for_the_operator_too() {
     let (_w, t, api) = start(Spec::default(), |_| {});
     expect(
@@ -576,7 +573,6 @@ async fn hosts_belong_to_their_domains_for_the_operator_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scope-aware admin API"]
 async fn enrolling_into_another_tenants_scope_is_refused_like_a_missing_one() {
     let (w, t, api) = start(Spec::default(), |_| {});
     populate(&api, &t).await;

@@ -195,7 +195,6 @@ async fn an_old_store_routes_as_before_and_the_first_write_saves_schema_2() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scope-aware admin API"]
 async fn an_old_store_shows_shared_groups_references_and_domains_in_the_api() {
     let (op_o, t1_o, t2_o) = (
         origin::spawn("operator-origin").await,

@@ -72,7 +72,6 @@ async fn enrolling_past_the_connectors_quota_is_refused_and_counted() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scope-aware admin API"]
 async fn api_writes_past_a_quota_answer_409_until_the_admin_raises_it() {
     let (w, t, api) = start(Spec::default(), |cfg| cfg.tenant_quotas.groups = 2);
     for g in ["g1", "g2"] {

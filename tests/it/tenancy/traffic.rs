@@ -24,7 +24,6 @@ struct Scope<'a> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the scope-aware admin API"]
 async fn three_scopes_enroll_c1_and_each_serves_only_its_own_hosts() {
     let (op_o, t1_o, t2_o) = (
         origin::spawn("operator-origin").await,
