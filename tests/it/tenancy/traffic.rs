@@ -3,6 +3,7 @@
 //! host is served by its own scope's connector and origin, never another's.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::json;
@@ -10,8 +11,8 @@ use switchyard::catalog::writer::CatalogWriter;
 
 use super::{enrolling, enrollment_token, expect, fetch, live, start, start_connector, T1, T2};
 use crate::admin::app_json;
-use crate::support::origin;
-use crate::support::world::Spec;
+use crate::support::world::{metric, Spec};
+use crate::support::{eventually, origin};
 
 /// One scope of the test: its token, the host of its app, its origin and its connector.
 struct Scope<'a> {
@@ -113,9 +114,17 @@ async fn three_scopes_enroll_c1_and_each_serves_only_its_own_hosts() {
     }
     for s in &scopes {
         assert_eq!(s.origin.requests(), 4, "{} saw only its own", s.origin.name);
-        assert_eq!(w.served().get(s.qualified), Some(&4), "{}", s.qualified);
+        // The registry counts a request once its answer has ended.
+        let served = || w.served().get(s.qualified) == Some(&4);
+        assert!(
+            eventually(served, Duration::from_secs(5)).await,
+            "{}: {:?}",
+            s.qualified,
+            w.served()
+        );
     }
 
+    views_and_metrics_are_per_scope(&w, &api, &t).await;
     wildcard_stays_in_its_domain(&w, &api, &t.t1, &t1_o, &t2_o).await;
 
     // Without t2's connector, t2's host has no live connector: the two other c1 (live,
@@ -132,6 +141,11 @@ async fn three_scopes_enroll_c1_and_each_serves_only_its_own_hosts() {
         before,
         "no origin saw t2's requests"
     );
+    // Each scope's `c1` shows its own live state.
+    let t2_c1 = expect(&api, &t.t2, Method::GET, "/connectors/c1", None, 200).await;
+    assert_eq!(t2_c1.body["live"], false);
+    let op_c1 = expect(&api, &t.admin, Method::GET, "/connectors/c1", None, 200).await;
+    assert_eq!(op_c1.body["live"], true);
 
     // Restarted, it says only "c1" and its stored secret: the gateway admits it as t2's.
     let again = start_connector(&w, configs["t2/c1"].clone(), "t2/c1").await;
@@ -177,4 +191,64 @@ async fn wildcard_stays_in_its_domain(
         "t1's wildcard took only its own"
     );
     assert_eq!(t2_o.requests(), t2_before);
+}
+
+/// The API shows each scope its own `c1` with its own live state, `GET /status` names groups
+/// qualified for the operator and plainly for a tenant, and metrics label apps and
+/// connectors by qualified name.
+async fn views_and_metrics_are_per_scope(
+    w: &crate::support::world::World,
+    api: &crate::admin::Api,
+    t: &super::Tokens,
+) {
+    let all = expect(api, &t.admin, Method::GET, "/connectors", None, 200).await;
+    assert_eq!(
+        all.names("qualified"),
+        ["c1", "t1/c1", "t2/c1"].map(String::from).into()
+    );
+    for c in all.body["items"].as_array().expect("items") {
+        assert_eq!(c["live"], true, "{c}");
+        assert_eq!(c["served"], 4, "{c}");
+    }
+    let mine = expect(api, &t.t1, Method::GET, "/connectors", None, 200).await;
+    assert_eq!(mine.names("qualified"), ["t1/c1".to_string()].into());
+    let status = |token: &str| {
+        let token = token.to_string();
+        async move {
+            let a = expect(api, &token, Method::GET, "/status", None, 200).await;
+            let mut groups: Vec<(String, u64)> = a.body["groups"]
+                .as_array()
+                .expect("groups")
+                .iter()
+                .filter(|g| g["name"].as_str().is_some_and(|n| n.ends_with("default")))
+                .map(|g| {
+                    let name = g["name"].as_str().unwrap_or("").to_string();
+                    (name, g["live_connectors"].as_u64().unwrap_or(0))
+                })
+                .collect();
+            groups.sort();
+            groups
+        }
+    };
+    let want = |names: &[&str]| -> Vec<(String, u64)> {
+        names.iter().map(|n| (n.to_string(), 1)).collect()
+    };
+    assert_eq!(
+        status(&t.admin).await,
+        want(&["default", "t1/default", "t2/default"])
+    );
+    assert_eq!(status(&t.t2).await, want(&["default"]));
+    let ok = |app: &str| format!("switchyard_requests_total{{app=\"{app}\",class=\"2xx\"}}");
+    let m = w
+        .metrics_when(|m| {
+            ["web", "t1/web", "t2/web"]
+                .iter()
+                .all(|a| metric(m, &ok(a)) == Some(4.0))
+        })
+        .await;
+    for (app, connector) in [("web", "c1"), ("t1/web", "t1/c1"), ("t2/web", "t2/c1")] {
+        assert_eq!(metric(&m, &ok(app)), Some(4.0), "{}", ok(app));
+        let series = format!("switchyard_connector_in_flight{{connector=\"{connector}\"}}");
+        assert!(metric(&m, &series).is_some(), "{series}");
+    }
 }
