@@ -2,9 +2,11 @@
 //! driven through the admin API with one token per role, with real connectors enrolled over
 //! the tunnel with each scope's enrollment token, real origins and real HTTPS clients.
 
+mod attempts;
 mod config;
 mod isolation;
 mod migration;
+mod names;
 mod quotas;
 mod traffic;
 
@@ -95,6 +97,20 @@ pub async fn expect(
     let a = api.call(token, method, path, body).await;
     assert_eq!(a.status, want, "{what}: {:?}", a.body);
     a
+}
+
+/// `POST path` with a JSON body, expecting 201.
+pub async fn post(api: &Api, token: &str, path: &str, body: Value) -> Answer {
+    expect(api, token, Method::POST, path, Some(body), 201).await
+}
+
+/// Asserts an error answer's status and code; returns its message.
+pub fn refused(a: &Answer, status: u16, code: &str) -> String {
+    assert_eq!((a.status, a.code()), (status, code), "{:?}", a.body);
+    a.body["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// A fresh enrollment token of the caller's scope, created through the API.

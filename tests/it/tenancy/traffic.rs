@@ -8,10 +8,14 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::json;
 use switchyard::catalog::writer::CatalogWriter;
+use switchyard::config::connector::ConnectorConfig;
+use switchyard::ConnectorHandle;
 
-use super::{enrolling, enrollment_token, expect, fetch, live, start, start_connector, T1, T2};
-use crate::admin::app_json;
-use crate::support::world::{metric, Spec};
+use super::{
+    enrolling, enrollment_token, expect, fetch, live, post, start, start_connector, T1, T2,
+};
+use crate::admin::{app_json, Api};
+use crate::support::world::{metric, Spec, World};
 use crate::support::{eventually, origin};
 
 /// One scope of the test: its token, the host of its app, its origin and its connector.
@@ -55,50 +59,8 @@ async fn three_scopes_enroll_c1_and_each_serves_only_its_own_hosts() {
             qualified: "t2/c1",
         },
     ];
-    let mut handles = HashMap::new();
-    let mut configs = HashMap::new();
-    for s in &scopes {
-        let token = enrollment_token(&api, s.token).await;
-        let file = format!("{}.secret", s.tenant.unwrap_or("operator"));
-        let cfg = enrolling(&w, w.dir.path(), &file, "c1", &token);
-        let h = start_connector(&w, cfg.clone(), s.qualified).await;
-        assert!(h.enrolled(), "{}", s.qualified);
-        handles.insert(s.qualified, h);
-        configs.insert(s.qualified, cfg);
-        // The same group and app names in every scope.
-        let g = expect(
-            &api,
-            s.token,
-            Method::POST,
-            "/groups",
-            Some(json!({"name": "dc-east"})),
-            201,
-        )
-        .await;
-        assert_eq!(g.body["name"], "dc-east");
-        assert_eq!(g.body["tenant"], json!(s.tenant));
-        let a = app_json("web", s.host, &s.origin.url(), &["default"]);
-        let a = expect(&api, s.token, Method::POST, "/apps", Some(a), 201).await;
-        assert_eq!(a.body["groups"], json!(["default"]));
-    }
-
-    // Three entries named c1, each in its own scope's own `default`.
-    let catalog = w.gw.catalog.desired().catalog.clone();
-    let mut c1s: Vec<(Option<String>, String)> = catalog
-        .connectors
-        .iter()
-        .filter(|c| c.id == "c1")
-        .map(|c| (c.tenant.clone(), c.group.clone()))
-        .collect();
-    c1s.sort();
-    let want = |t: Option<&str>| (t.map(str::to_string), "default".to_string());
-    assert_eq!(c1s, [want(None), want(Some(T1)), want(Some(T2))]);
-    let defaults = catalog
-        .groups
-        .iter()
-        .filter(|g| g.name == "default")
-        .count();
-    assert_eq!(defaults, 3, "one default group per scope");
+    let (mut handles, configs) = enroll_and_publish(&w, &api, &scopes).await;
+    three_c1_in_three_defaults(&w);
 
     // Each host is answered by its own origin through its own connector.
     let client = w.h1();
@@ -127,25 +89,8 @@ async fn three_scopes_enroll_c1_and_each_serves_only_its_own_hosts() {
     views_and_metrics_are_per_scope(&w, &api, &t).await;
     wildcard_stays_in_its_domain(&w, &api, &t.t1, &t1_o, &t2_o).await;
 
-    // Without t2's connector, t2's host has no live connector: the two other c1 (live,
-    // same id) never take its traffic.
-    let t2_h = handles.remove("t2/c1").expect("t2 connector");
-    t2_h.kill();
-    assert!(live(&w, "t2/c1", 0).await, "gateway saw t2/c1 go");
-    let before = (op_o.requests(), t1_o.requests(), t2_o.requests());
-    for _ in 0..3 {
-        assert_eq!(fetch(&w, &client, "web.t2.example.test").await.0, 503);
-    }
-    assert_eq!(
-        (op_o.requests(), t1_o.requests(), t2_o.requests()),
-        before,
-        "no origin saw t2's requests"
-    );
-    // Each scope's `c1` shows its own live state.
-    let t2_c1 = expect(&api, &t.t2, Method::GET, "/connectors/c1", None, 200).await;
-    assert_eq!(t2_c1.body["live"], false);
-    let op_c1 = expect(&api, &t.admin, Method::GET, "/connectors/c1", None, 200).await;
-    assert_eq!(op_c1.body["live"], true);
+    handles.remove("t2/c1").expect("t2 connector").kill();
+    no_other_c1_takes_over(&w, &api, &t, [&op_o, &t1_o, &t2_o]).await;
 
     // Restarted, it says only "c1" and its stored secret: the gateway admits it as t2's.
     let again = start_connector(&w, configs["t2/c1"].clone(), "t2/c1").await;
@@ -164,8 +109,8 @@ async fn three_scopes_enroll_c1_and_each_serves_only_its_own_hosts() {
 /// A tenant's wildcard serves names of its own domain only: a name of the other tenant's
 /// domain that no app publishes is not found, and never reaches the wildcard's origin.
 async fn wildcard_stays_in_its_domain(
-    w: &crate::support::world::World,
-    api: &crate::admin::Api,
+    w: &World,
+    api: &Api,
     t1_token: &str,
     t1_o: &origin::Origin,
     t2_o: &origin::Origin,
@@ -196,11 +141,7 @@ async fn wildcard_stays_in_its_domain(
 /// The API shows each scope its own `c1` with its own live state, `GET /status` names groups
 /// qualified for the operator and plainly for a tenant, and metrics label apps and
 /// connectors by qualified name.
-async fn views_and_metrics_are_per_scope(
-    w: &crate::support::world::World,
-    api: &crate::admin::Api,
-    t: &super::Tokens,
-) {
+async fn views_and_metrics_are_per_scope(w: &World, api: &Api, t: &super::Tokens) {
     let all = expect(api, &t.admin, Method::GET, "/connectors", None, 200).await;
     assert_eq!(
         all.names("qualified"),
@@ -251,4 +192,71 @@ async fn views_and_metrics_are_per_scope(
         let series = format!("switchyard_connector_in_flight{{connector=\"{connector}\"}}");
         assert!(metric(&m, &series).is_some(), "{series}");
     }
+}
+
+/// Each scope enrolls `c1` with an enrollment token of its own and publishes app `web` on
+/// its `default` group, beside a group `dc-east`: the same names in every scope.
+async fn enroll_and_publish(
+    w: &World,
+    api: &Api,
+    scopes: &[Scope<'_>],
+) -> (
+    HashMap<&'static str, ConnectorHandle>,
+    HashMap<&'static str, ConnectorConfig>,
+) {
+    let (mut handles, mut configs) = (HashMap::new(), HashMap::new());
+    for s in scopes {
+        let token = enrollment_token(api, s.token).await;
+        let file = format!("{}.secret", s.tenant.unwrap_or("operator"));
+        let cfg = enrolling(w, w.dir.path(), &file, "c1", &token);
+        let h = start_connector(w, cfg.clone(), s.qualified).await;
+        assert!(h.enrolled(), "{}", s.qualified);
+        handles.insert(s.qualified, h);
+        configs.insert(s.qualified, cfg);
+        let g = post(api, s.token, "/groups", json!({"name": "dc-east"})).await;
+        assert_eq!(g.body["name"], "dc-east");
+        assert_eq!(g.body["tenant"], json!(s.tenant));
+        let a = app_json("web", s.host, &s.origin.url(), &["default"]);
+        let a = post(api, s.token, "/apps", a).await;
+        assert_eq!(a.body["groups"], json!(["default"]));
+    }
+    (handles, configs)
+}
+
+/// Three catalog entries named `c1`, each in its own scope's own `default`.
+fn three_c1_in_three_defaults(w: &World) {
+    let catalog = w.gw.catalog.desired().catalog.clone();
+    let mut c1s: Vec<(Option<String>, String)> = catalog
+        .connectors
+        .iter()
+        .filter(|c| c.id == "c1")
+        .map(|c| (c.tenant.clone(), c.group.clone()))
+        .collect();
+    c1s.sort();
+    let want = |t: Option<&str>| (t.map(str::to_string), "default".to_string());
+    assert_eq!(c1s, [want(None), want(Some(T1)), want(Some(T2))]);
+    let defaults = catalog.groups.iter().filter(|g| g.name == "default");
+    assert_eq!(defaults.count(), 3, "one default group per scope");
+}
+
+/// Without t2's connector, t2's host has no live connector: the two other `c1` (live, same
+/// id) never take its traffic, and each scope's `c1` shows its own live state.
+async fn no_other_c1_takes_over(
+    w: &World,
+    api: &Api,
+    t: &super::Tokens,
+    origins: [&origin::Origin; 3],
+) {
+    assert!(live(w, "t2/c1", 0).await, "gateway saw t2/c1 go");
+    let count = || origins.map(|o| o.requests());
+    let before = count();
+    let client = w.h1();
+    for _ in 0..3 {
+        assert_eq!(fetch(w, &client, "web.t2.example.test").await.0, 503);
+    }
+    assert_eq!(count(), before, "no origin saw t2's requests");
+    let t2_c1 = expect(api, &t.t2, Method::GET, "/connectors/c1", None, 200).await;
+    assert_eq!(t2_c1.body["live"], false);
+    let op_c1 = expect(api, &t.admin, Method::GET, "/connectors/c1", None, 200).await;
+    assert_eq!(op_c1.body["live"], true);
 }
