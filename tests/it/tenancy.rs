@@ -4,6 +4,7 @@
 
 mod attempts;
 mod config;
+mod ctl;
 mod isolation;
 mod migration;
 mod names;
