@@ -60,6 +60,43 @@ fn a_gateway_refuses_to_start_on_a_tenant_app_outside_its_domains() {
     }
 }
 
+#[test]
+fn gateway_test_refuses_an_operator_wildcard_over_a_tenant_domain() {
+    let dir = TempDir::new("tenancy-conf-wild");
+    let pki = Pki::new(dir.path());
+    let mut cfg = World::config_for(&Spec::default().group("ops"), &pki, &Default::default());
+    tenants(&mut cfg);
+    cfg.apps.push(AppSpec::new(
+        "all",
+        "*.example.test",
+        "http://10.0.0.1",
+        &["ops"],
+    ));
+    cfg.apps.push(AppSpec::new(
+        "in",
+        "x.t2.example.test",
+        "http://10.0.0.1",
+        &["ops"],
+    ));
+    let path = dir.path().join("gateway.toml");
+    write_config(&path, &cfg);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["gateway", "--test", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run switchyard");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("apps[0].host: wildcard \"*.example.test\" would capture names of domain"),
+        "{err}"
+    );
+    assert!(
+        err.contains("apps[1].host: host \"x.t2.example.test\" is inside domain \"t2.example.test\" of tenant \"t2\""),
+        "{err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_to_a_tenant_app_outside_its_domains_is_refused_whole() {
     let o = origin::spawn("t1-origin").await;
