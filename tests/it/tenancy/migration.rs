@@ -269,38 +269,74 @@ async fn an_old_store_shows_shared_groups_references_and_domains_in_the_api() {
     }
 }
 
-#[test]
-fn a_store_of_a_newer_schema_is_refused_at_start() {
-    let dir = TempDir::new("tenancy-schema");
+/// Starts a gateway on a store file holding `text`; the start-up error, or a panic.
+fn start_error(tag: &str, text: &str) -> (String, std::path::PathBuf, TempDir) {
+    let dir = TempDir::new(tag);
     let pki = Pki::new(dir.path());
     let mut cfg = World::config_for(&Spec::default(), &pki, &Default::default());
     cfg.store.dir = Some("store".into());
     std::fs::create_dir_all(dir.path().join("store")).expect("store dir");
     let file = dir.path().join("store").join("catalog.json");
-    let newer = r#"{"schema": 99, "version": 7, "catalog": {"groups": [{"name": "g"}]}}"#;
-    std::fs::write(&file, newer).expect("write store");
+    std::fs::write(&file, text).expect("write store");
     let path = dir.path().join("gateway.toml");
     write_config(&path, &cfg);
     let loaded = GatewayConfig::parse_file(&path).expect("config parses");
-    let err = match switchyard::run_gateway(
-        loaded,
-        GatewayOptions {
-            config_path: Some(path.clone()),
-            ..GatewayOptions::default()
-        },
-    ) {
+    let options = GatewayOptions {
+        config_path: Some(path.clone()),
+        ..GatewayOptions::default()
+    };
+    let err = match switchyard::run_gateway(loaded, options) {
         Ok(gw) => {
             gw.shutdown();
-            panic!("a gateway started on a schema 99 store");
+            panic!("a gateway started on the store {text}");
         }
         Err(e) => e.to_string(),
     };
+    (err, file, dir)
+}
+
+#[test]
+fn a_store_of_a_newer_schema_is_refused_at_start() {
+    let newer = r#"{"schema": 99, "version": 7, "catalog": {"groups": [{"name": "g"}]}}"#;
+    let (err, file, _dir) = start_error("tenancy-schema", newer);
     assert!(err.contains("schema 99"), "{err}");
     assert!(err.contains("newer version"), "{err}");
     assert!(err.contains("catalog.json"), "names the file: {err}");
     assert_eq!(
         std::fs::read_to_string(&file).expect("store"),
         newer,
+        "left as it was"
+    );
+}
+
+/// The one schema 1 layout owned domains cannot express: an operator wildcard over a host a
+/// tenant published. Refused at start, naming the store and the conflict; file untouched.
+#[test]
+fn an_old_store_with_an_operator_wildcard_over_a_tenant_host_is_refused_with_its_path() {
+    let old = json!({
+        "version": 3,
+        "catalog": {
+            "tenants": [{"name": "t1"}],
+            "groups": [{"name": "g"}, {"name": "t1g", "tenant": "t1"}],
+            "apps": [
+                {"name": "all", "host": "*.example.test", "internal_url": "http://127.0.0.1:9",
+                 "groups": ["g"]},
+                {"name": "wiki", "tenant": "t1", "host": "wiki.example.test",
+                 "internal_url": "http://127.0.0.1:9", "groups": ["t1g"]}
+            ]
+        }
+    })
+    .to_string();
+    let (err, file, _dir) = start_error("tenancy-unmigratable", &old);
+    assert!(err.contains("catalog store"), "says it is the store: {err}");
+    assert!(err.contains("catalog.json"), "names the file: {err}");
+    assert!(
+        err.contains(r#"apps[0].host: wildcard "*.example.test" would capture names of domain "wiki.example.test" of tenant "t1""#),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("store"),
+        old,
         "left as it was"
     );
 }
