@@ -5,6 +5,7 @@
 
 pub mod enroll;
 mod error;
+pub mod etcd;
 pub mod migrate;
 pub mod quota;
 pub mod scope;

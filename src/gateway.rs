@@ -24,7 +24,8 @@ use crate::config::gateway::GatewayConfig;
 use crate::config::staged::{Config, Runtime};
 use crate::edge::redirect::RedirectApp;
 use crate::edge::EdgeApp;
-use crate::live::catalog::FileCatalog;
+use crate::live::catalog::{FileCatalog, LiveCatalog};
+use crate::live::etcd::EtcdCatalog;
 use crate::live::reload::Reloader;
 use crate::live::Live;
 use crate::net::{wait_listening, PortHold};
@@ -69,8 +70,8 @@ pub struct GatewayHandle {
     pub admin_addr: Option<SocketAddr>,
     /// The live state: snapshot, registry, metrics.
     pub live: Arc<Live>,
-    /// The catalog writer (desired state, store).
-    pub catalog: Arc<FileCatalog>,
+    /// The catalog writer (desired state, store: none, a file, or etcd).
+    pub catalog: Arc<dyn CatalogWriter>,
     /// Applies configuration files.
     pub reloader: Arc<Reloader>,
     stop: tokio::sync::watch::Sender<Option<StopKind>>,
@@ -240,7 +241,7 @@ pub fn run_gateway(
 /// Starts a gateway from a staged configuration and returns once its listeners accept
 /// connections.
 pub fn run_staged(cfg: Config, opts: GatewayOptions) -> Result<GatewayHandle, GatewayError> {
-    let (desired, store, table) = load_catalog(&cfg)?;
+    let source = load_catalog(&cfg)?;
     let tunnel_tls = tunnel_tls(&cfg);
     let (https_hold, http_hold) = hold_edge_ports(&cfg, opts.upgrade)?;
     let control = tokio::runtime::Builder::new_multi_thread()
@@ -258,8 +259,7 @@ pub fn run_staged(cfg: Config, opts: GatewayOptions) -> Result<GatewayHandle, Ga
     let admin = admin_listener(&cfg)?;
     let admin_addr = admin.as_ref().map(|(_, a, _)| *a);
 
-    let live = Live::new(table, cfg.settings, cfg.cert_store());
-    let catalog = Arc::new(FileCatalog::new(live.clone(), desired, store));
+    let (live, catalog) = source.into_writer(&cfg)?;
     let reloader = Arc::new(Reloader::new(
         live.clone(),
         catalog.clone(),
@@ -308,7 +308,7 @@ pub fn run_staged(cfg: Config, opts: GatewayOptions) -> Result<GatewayHandle, Ga
         metrics_addr,
         admin_addr,
         live: parts.live,
-        catalog: parts.catalog,
+        catalog: parts.catalog.writer(),
         reloader: parts.reloader,
         stop,
         server: Some(server),
@@ -350,13 +350,49 @@ fn wait_ready(
 /// The live state, the catalog writer and the reloader of one gateway.
 struct Parts {
     live: Arc<Live>,
-    catalog: Arc<FileCatalog>,
+    catalog: Arc<dyn LiveCatalog>,
     reloader: Arc<Reloader>,
+}
+
+/// Where the catalog in service comes from, read before anything starts.
+// Built once at start and consumed at once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Source {
+    /// The configuration file, or a file store (seeded from the file when empty).
+    File(Stored, Option<FileStore>, RoutingTable),
+    /// etcd, listed (and seeded when empty).
+    Etcd(crate::live::etcd::Started),
+}
+
+impl Source {
+    /// The live state serving this catalog and its writer.
+    fn into_writer(self, cfg: &Config) -> Result<(Arc<Live>, Arc<dyn LiveCatalog>), GatewayError> {
+        match self {
+            Source::File(desired, store, table) => {
+                let live = Live::new(table, cfg.settings, cfg.cert_store());
+                live.metrics.store_connected.set(1);
+                let writer = Arc::new(FileCatalog::new(live.clone(), desired, store));
+                Ok((live, writer))
+            }
+            Source::Etcd(mut started) => {
+                let table = std::mem::take(&mut started.table);
+                let live = Live::new(table, cfg.settings, cfg.cert_store());
+                let writer =
+                    EtcdCatalog::new(live.clone(), started).map_err(GatewayError::Start)?;
+                Ok((live, writer))
+            }
+        }
+    }
 }
 
 /// The desired state (from the store, or the file when there is none or it is empty), its
 /// store, and its compiled table. An empty store is seeded from the file.
-fn load_catalog(cfg: &Config) -> Result<(Stored, Option<FileStore>, RoutingTable), GatewayError> {
+fn load_catalog(cfg: &Config) -> Result<Source, GatewayError> {
+    if let Some(etcd) = &cfg.store_etcd {
+        let started =
+            crate::live::etcd::start(etcd, &cfg.catalog).map_err(GatewayError::Invalid)?;
+        return Ok(Source::Etcd(started));
+    }
     let store = cfg.store_dir.as_deref().map(FileStore::in_dir);
     let from_file = || Stored {
         version: 1,
@@ -383,7 +419,7 @@ fn load_catalog(cfg: &Config) -> Result<(Stored, Option<FileStore>, RoutingTable
             .map_err(|e| GatewayError::Start(e.to_string()))?;
         tracing::info!(path = %s.path().display(), "catalog store seeded from the configuration file");
     }
-    Ok((desired, store, table))
+    Ok(Source::File(desired, store, table))
 }
 
 /// The TLS acceptor of the tunnel listener.
@@ -463,7 +499,7 @@ fn spawn_control_tasks(
     metrics_listener: std::net::TcpListener,
     admin: Option<AdminListener>,
 ) -> ControlTasks {
-    let catalog: Arc<dyn CatalogWriter> = parts.catalog.clone();
+    let catalog: Arc<dyn CatalogWriter> = parts.catalog.clone().writer();
     let ctx = TunnelContext {
         live: parts.live.clone(),
         catalog: catalog.clone(),

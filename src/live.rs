@@ -4,6 +4,7 @@
 //! edge, the tunnel acceptor and the admin API read it; `gateway/` only assembles it.
 
 pub mod catalog;
+pub mod etcd;
 pub mod reload;
 
 use std::collections::HashMap;

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub reload_restart_needed: IntGaugeVec,
     /// Catalog changes refused because they take a tenant past a quota, by tenant and kind.
     pub tenant_quota_refusals: IntCounterVec,
+    /// 1 while the catalog store is reachable (always 1 for a file store), 0 during an outage.
+    pub store_connected: IntGauge,
     pub tls_handshake_failures: IntCounterVec,
     pub tunnel_auth_failures: IntCounterVec,
     pub tunnel_disconnects: IntCounterVec,
@@ -209,6 +211,7 @@ struct ConfigMetrics {
     reload_failures: IntCounter,
     reload_restart_needed: IntGaugeVec,
     tenant_quota_refusals: IntCounterVec,
+    store_connected: IntGauge,
 }
 
 fn config_metrics(r: &Registry) -> ConfigMetrics {
@@ -222,6 +225,11 @@ fn config_metrics(r: &Registry) -> ConfigMetrics {
             r,
             "switchyard_routing_table_swaps_total",
             "Routing tables published.",
+        ),
+        store_connected: gauge(
+            r,
+            "switchyard_store_connected",
+            "1 while the catalog store is reachable (a file store always is), 0 during an outage.",
         ),
         reloads: counter(
             r,
@@ -310,6 +318,7 @@ impl Metrics {
             reload_failures,
             reload_restart_needed,
             tenant_quota_refusals,
+            store_connected,
         } = config_metrics(&r);
         let EdgeMetrics {
             tls_handshake_failures,
@@ -331,6 +340,7 @@ impl Metrics {
             reload_failures,
             reload_restart_needed,
             tenant_quota_refusals,
+            store_connected,
             tls_handshake_failures,
             tunnel_auth_failures,
             tunnel_disconnects,

@@ -202,6 +202,13 @@ impl RoutingTable {
         }
     }
 
+    /// The same table under another version: a shared store learns a change's version only
+    /// when it commits, after the change was validated.
+    pub fn with_version(mut self, version: u64) -> RoutingTable {
+        self.version = version;
+        self
+    }
+
     /// The catalog version this table was compiled from.
     pub fn version(&self) -> u64 {
         self.version

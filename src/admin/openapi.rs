@@ -96,6 +96,7 @@ impl Op {
                 ("409", "Conflict"),
                 ("412", "PreconditionFailed"),
                 ("500", "Internal"),
+                ("503", "StoreUnavailable"),
             ] {
                 responses.entry(code).or_insert_with(|| error(name));
             }
@@ -478,7 +479,7 @@ fn error_and_status_schemas() -> Value {
                     "code": { "type": "string", "enum": [
                         "unauthorized", "forbidden", "not_found", "method_not_allowed", "conflict",
                         "quota_exceeded", "precondition_failed", "payload_too_large", "unsupported_media_type",
-                        "invalid", "read_only", "internal"
+                        "invalid", "read_only", "internal", "store_unavailable"
                     ] },
                     "message": { "type": "string" },
                     "field": { "type": "string", "description": "JSON field or catalog path (apps[3].host; for a tenant token, numbered in its own lists); for quota_exceeded, the kind (apps, groups, connectors, enrollment_tokens)" },
@@ -515,7 +516,22 @@ fn error_and_status_schemas() -> Value {
                         "restart_needed": strings()
                     }
                 },
-                "store": nullable("string")
+                "store": {
+                    "description": "where the catalog lives: null (the configuration file), the store file's path, or for etcd {kind, endpoints, prefix, connected, revision}",
+                    "nullable": true,
+                    "oneOf": [
+                        { "type": "string" },
+                        { "type": "object",
+                          "required": ["kind", "endpoints", "prefix", "connected", "revision"],
+                          "properties": {
+                            "kind": { "type": "string", "enum": ["etcd"] },
+                            "endpoints": strings(),
+                            "prefix": { "type": "string" },
+                            "connected": { "type": "boolean" },
+                            "revision": { "type": "integer" }
+                          } }
+                    ]
+                }
             }
         }
     })
@@ -812,7 +828,8 @@ pub fn document() -> Value {
                 "PreconditionFailed": error_response("If-Match is not the current version (precondition_failed)"),
                 "PayloadTooLarge": error_response("body larger than admin.max_body_bytes (payload_too_large)"),
                 "UnsupportedMediaType": error_response("body is not application/json (unsupported_media_type)"),
-                "Internal": error_response("the store could not be written; nothing changed (internal)")
+                "Internal": error_response("the store could not be written; nothing changed (internal)"),
+                "StoreUnavailable": error_response("the shared catalog store (etcd) is unreachable; nothing changed, try again later (store_unavailable)")
             },
             "schemas": schemas()
         }

@@ -112,6 +112,9 @@ pub enum ApiError {
     ReadOnly,
     #[error("{0}")]
     Internal(String),
+    /// The shared catalog store (etcd) cannot be reached: 503, try again later.
+    #[error("{0}")]
+    StoreUnavailable(String),
 }
 
 impl ApiError {
@@ -202,6 +205,7 @@ impl ApiError {
             ApiError::Invalid { .. } => (StatusCode::BAD_REQUEST, "invalid"),
             ApiError::ReadOnly => (StatusCode::CONFLICT, "read_only"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+            ApiError::StoreUnavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
         }
     }
 
@@ -265,6 +269,9 @@ impl From<UpdateError<ApiError>> for ApiError {
                 ),
                 kind: e.kind.as_str(),
             },
+            UpdateError::Unavailable(e) => ApiError::StoreUnavailable(format!(
+                "the catalog store is unavailable, nothing was changed; try again later ({e})"
+            )),
             UpdateError::Store(e) => {
                 tracing::error!(error = %e, "admin API: catalog store write failed; nothing changed");
                 ApiError::Internal(format!("the catalog could not be saved: {e}"))

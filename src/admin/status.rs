@@ -54,7 +54,7 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
             "errors": errors,
             "restart_needed": restart_needed,
         },
-        "store": ctx.state.catalog.location(),
+        "store": ctx.state.catalog.store_state(),
     });
     Ok(Reply::ok(body, d.version))
 }

@@ -191,6 +191,7 @@ fn every_error_code_is_documented() {
         ApiError::invalid("x", ""),
         ApiError::ReadOnly,
         ApiError::Internal(String::new()),
+        ApiError::StoreUnavailable(String::new()),
     ];
     for e in samples {
         let code = e.status_code().1;

@@ -1,7 +1,7 @@
 //! The catalog writer seam: the desired state with its version, and whole-catalog changes
 //! that are validated, persisted and published all or nothing, honouring `If-Match`. The
 //! file store is one implementation; a shared store (etcd: list + watch, transactional
-//! compare-on-revision writes) is meant to be another.
+//! compare-on-revision writes, see [`super::etcd`]) is another.
 
 use std::sync::Arc;
 
@@ -24,6 +24,9 @@ pub enum UpdateError<E> {
     Rejected(E),
     #[error("{0}")]
     Store(StoreError),
+    /// The shared store cannot be reached: nothing was written; try again later.
+    #[error("the catalog store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// An edit of a copy of the catalog; `false` refuses the change (the caller keeps why).
@@ -36,6 +39,12 @@ pub trait CatalogWriter: Send + Sync {
 
     /// Where the catalog is stored, for operators (`None`: the configuration file).
     fn location(&self) -> Option<String>;
+
+    /// The store's state for `/status`: its location, or for a shared store an object
+    /// saying whether it is reachable and which revision this gateway applied.
+    fn store_state(&self) -> serde_json::Value {
+        serde_json::json!(self.location())
+    }
 
     /// Applies `edit` to a copy of the current catalog: when `expected` is given it must be
     /// the current version. The result is held to the tenants' quotas (growth past a quota
@@ -81,6 +90,7 @@ impl<W: CatalogWriter + ?Sized> UpdateCatalog for W {
             (Err(UpdateError::Invalid(e)), _) => Err(UpdateError::Invalid(e)),
             (Err(UpdateError::Quota(e)), _) => Err(UpdateError::Quota(e)),
             (Err(UpdateError::Store(e)), _) => Err(UpdateError::Store(e)),
+            (Err(UpdateError::Unavailable(e)), _) => Err(UpdateError::Unavailable(e)),
             (Ok(_), _) | (Err(UpdateError::Rejected(())), _) => Err(UpdateError::Store(
                 StoreError::Inconsistent("the catalog writer skipped the change".into()),
             )),

@@ -277,14 +277,43 @@ pub struct AdminToken {
     pub tenant: Option<String>,
 }
 
-/// Where the catalog is stored. Without `dir`, the catalog lives in this file and the admin
-/// API is read-only; with it, the catalog in this file only seeds an empty store and the
-/// API owns it from then on.
+/// Where the catalog is stored. Without a store, the catalog lives in this file and the admin
+/// API is read-only; with one (`dir`: a file in that folder, or `etcd`: shared by several
+/// gateways), the catalog in this file only seeds an empty store and the API owns it from
+/// then on.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StoreConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dir: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etcd: Option<EtcdConfig>,
+}
+
+/// `[store] etcd = { endpoints = [...], prefix = "/switchyard", ... }`: the catalog in etcd,
+/// shared by every gateway configured with the same endpoints and prefix.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct EtcdConfig {
+    /// Client URLs of the etcd members (`http://host:2379`, or `https://` with `ca_file`).
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    /// Every key of the catalog lives under this prefix.
+    #[serde(default = "default_etcd_prefix")]
+    pub prefix: String,
+    /// User to sign in as, when etcd has authentication enabled (with `password_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// File holding the user's password (one line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<PathBuf>,
+    /// CA certificate (PEM) that signed the etcd servers' certificates (`https` endpoints).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
+}
+
+fn default_etcd_prefix() -> String {
+    "/switchyard".into()
 }
 
 /// Retries, their budget, and passive ejection of failing connectors.

@@ -13,8 +13,11 @@ use super::gateway::{
     AdminConfig, AdminRole, AdminToken, CertPaths, ConfigError, GatewayConfig, LimitsConfig,
     ListenConfig, ResilienceConfig, RuntimeConfig, TunnelConfig,
 };
+use crate::catalog::etcd::EtcdSettings;
 use crate::catalog::Catalog;
 use crate::tls::{CertStore, LoadedCert};
+
+mod store;
 
 /// A gateway configuration that passed every check, ready to start or to apply.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct Config {
     pub admin: Admin,
     /// The catalog store's folder, resolved against the config file's folder.
     pub store_dir: Option<PathBuf>,
+    /// The catalog in etcd (never together with `store_dir`).
+    pub store_etcd: Option<EtcdSettings>,
     /// Everything a reload can change without a restart, besides catalog and certificates.
     pub settings: Settings,
     /// Process settings, fixed at start.
@@ -117,6 +122,7 @@ impl GatewayConfig {
         let edge_certs = self.load_edge_certs(&mut errors);
         let tunnel_cert = self.load_tunnel_cert(edge_certs.first(), &mut errors);
         let admin_tls = self.load_admin_tls(&mut errors);
+        let store_etcd = self.stage_etcd(&mut errors);
         let (Some(listen), Some(admin_listen), Some(tunnel_cert), Some(admin_tls), true) = (
             listen,
             admin_listen,
@@ -150,6 +156,7 @@ impl GatewayConfig {
                 tokens: admin.tokens,
             },
             store_dir,
+            store_etcd,
             settings,
             runtime: staged_runtime(runtime),
             catalog: Catalog {
@@ -187,6 +194,7 @@ impl GatewayConfig {
         }
         check_numbers(self, errors);
         check_tokens(&self.admin.tokens, errors);
+        store::check(&self.store, errors);
         (listen, admin_listen)
     }
 
@@ -433,7 +441,7 @@ fn staged_runtime(r: RuntimeConfig) -> Runtime {
 
 /// Every setting that only a restart applies, by its file name, in the order
 /// [`Config::restart_needed`] reports them (the labels of the restart-needed gauge).
-pub const RESTART_ONLY: [&str; 16] = [
+pub const RESTART_ONLY: [&str; 17] = [
     "listen.https",
     "listen.http",
     "listen.tunnel",
@@ -443,6 +451,7 @@ pub const RESTART_ONLY: [&str; 16] = [
     "admin.tls_cert",
     "admin.max_body_bytes",
     "store.dir",
+    "store.etcd",
     "runtime.threads",
     "runtime.control_threads",
     "runtime.watch_interval_ms",
@@ -480,6 +489,7 @@ impl Config {
             !same_tls(&self.admin.tls, &new.admin.tls),
             self.admin.max_body_bytes != new.admin.max_body_bytes,
             self.store_dir != new.store_dir,
+            self.store_etcd != new.store_etcd,
             ra.threads != rb.threads,
             ra.control_threads != rb.control_threads,
             ra.watch_interval != rb.watch_interval,

@@ -1,5 +1,7 @@
 //! The file-store catalog writer: the desired state in memory, persisted to the store's
-//! file when one is configured, published to the live state on every change.
+//! file when one is configured, published to the live state on every change. Also what
+//! every writer shares: the quota check and whole-catalog compile before a change is
+//! persisted, and what a configuration reload needs from the writer.
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -9,7 +11,46 @@ use super::Live;
 use crate::catalog::quota;
 use crate::catalog::store::{FileStore, Stored};
 use crate::catalog::writer::{CatalogWriter, Edit, UpdateError};
+use crate::catalog::Catalog;
 use crate::routing::RoutingTable;
+
+/// A catalog writer a gateway runs: besides writing, what a configuration reload needs.
+pub trait LiveCatalog: CatalogWriter {
+    /// Serializes publishing: writes, store changes and reloads (never the request path).
+    fn lock(&self) -> MutexGuard<'_, ()>;
+
+    /// Whether the configuration file owns the catalog (no store: reloads replace it).
+    fn file_owned(&self) -> bool;
+
+    /// Records the desired state a reload published from the configuration file (only when
+    /// the file owns the catalog). The caller holds [`LiveCatalog::lock`].
+    fn set_from_file(&self, stored: Stored);
+
+    /// The same writer as the plain seam (what the admin API and the tunnel acceptor take).
+    fn writer(self: Arc<Self>) -> Arc<dyn CatalogWriter>;
+}
+
+/// Holds `next` (a change of `current`) to the tenants' quotas, counting a refusal, and
+/// compiles it whole: what every writer does before it persists a change.
+pub fn check_and_compile(
+    live: &Live,
+    current: &Catalog,
+    next: &Catalog,
+    version: u64,
+) -> Result<RoutingTable, UpdateError<()>> {
+    let settings = live.settings();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if let Err(e) = quota::check(current, next, &settings.tenant_quotas, now) {
+        live.metrics
+            .tenant_quota_refusals
+            .with_label_values(&[e.tenant.as_str(), e.kind.as_str()])
+            .inc();
+        return Err(UpdateError::Quota(e));
+    }
+    RoutingTable::compile(next, version).map_err(UpdateError::Invalid)
+}
 
 /// The catalog of one gateway, kept in a file store (or in the configuration file).
 pub struct FileCatalog {
@@ -36,21 +77,6 @@ impl FileCatalog {
     /// The store, when the API owns the catalog.
     pub fn store(&self) -> Option<&FileStore> {
         self.store.as_ref()
-    }
-
-    /// Takes the writer lock: a reload holds it while it stages and publishes.
-    pub fn lock(&self) -> MutexGuard<'_, ()> {
-        // A poisoned lock only means another thread panicked mid-change; nothing was
-        // half-published (publishing is one swap).
-        self.lock.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Records the desired state a reload published from the configuration file (only
-    /// when no store owns the catalog). The caller holds [`FileCatalog::lock`].
-    pub fn set_from_file(&self, stored: Stored) {
-        if self.store.is_none() {
-            self.desired.store(Arc::new(stored));
-        }
     }
 
     /// Refuses a write when another process (a `gateway -u` hand-over shares the store)
@@ -86,7 +112,7 @@ impl CatalogWriter for FileCatalog {
         let Some(store) = &self.store else {
             return Err(UpdateError::ReadOnly);
         };
-        let _serial = self.lock();
+        let _serial = LiveCatalog::lock(self);
         let current = self.desired.load_full();
         self.check_on_disk(store, current.version)?;
         if let Some(v) = expected {
@@ -100,25 +126,35 @@ impl CatalogWriter for FileCatalog {
         if !edit(&mut catalog) {
             return Err(UpdateError::Rejected(()));
         }
-        let settings = self.live.settings();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        if let Err(e) = quota::check(&current.catalog, &catalog, &settings.tenant_quotas, now) {
-            self.live
-                .metrics
-                .tenant_quota_refusals
-                .with_label_values(&[e.tenant.as_str(), e.kind.as_str()])
-                .inc();
-            return Err(UpdateError::Quota(e));
-        }
         let version = current.version + 1;
-        let table = RoutingTable::compile(&catalog, version).map_err(UpdateError::Invalid)?;
+        let table = check_and_compile(&self.live, &current.catalog, &catalog, version)?;
         let stored = Stored { version, catalog };
         store.save(&stored).map_err(UpdateError::Store)?;
-        self.live.publish(table, settings);
+        self.live.publish(table, self.live.settings());
         self.desired.store(Arc::new(stored));
         tracing::info!(version, "catalog changed through the admin API");
         Ok(version)
+    }
+}
+
+impl LiveCatalog for FileCatalog {
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        // A poisoned lock only means another thread panicked mid-change; nothing was
+        // half-published (publishing is one swap).
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn file_owned(&self) -> bool {
+        self.store.is_none()
+    }
+
+    fn set_from_file(&self, stored: Stored) {
+        if self.store.is_none() {
+            self.desired.store(Arc::new(stored));
+        }
+    }
+
+    fn writer(self: Arc<Self>) -> Arc<dyn CatalogWriter> {
+        self
     }
 }

@@ -8,10 +8,9 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 
-use super::catalog::FileCatalog;
+use super::catalog::LiveCatalog;
 use super::{Live, ReloadStatus};
 use crate::catalog::store::Stored;
-use crate::catalog::writer::CatalogWriter;
 use crate::catalog::Catalog;
 use crate::config::gateway::{AdminToken, GatewayConfig};
 use crate::config::staged::{Config, RESTART_ONLY};
@@ -20,7 +19,7 @@ use crate::routing::RoutingTable;
 /// Applies configuration files to a running gateway.
 pub struct Reloader {
     live: Arc<Live>,
-    catalog: Arc<FileCatalog>,
+    catalog: Arc<dyn LiveCatalog>,
     config_path: Option<PathBuf>,
     /// The admin tokens of the configuration in service.
     pub admin_tokens: Arc<ArcSwap<Vec<AdminToken>>>,
@@ -33,7 +32,7 @@ impl Reloader {
     /// A reloader for a gateway started with `started`.
     pub fn new(
         live: Arc<Live>,
-        catalog: Arc<FileCatalog>,
+        catalog: Arc<dyn LiveCatalog>,
         config_path: Option<PathBuf>,
         mut started: Config,
     ) -> Reloader {
@@ -54,7 +53,7 @@ impl Reloader {
         match cfg.clone().stage() {
             Ok(config) => self.apply(config),
             Err(mut errors) => {
-                if self.catalog.store().is_none() {
+                if self.catalog.file_owned() {
                     let compiled = RoutingTable::compile(&cfg.catalog(), 1);
                     let problems = compiled.err().into_iter().flatten();
                     errors.extend(problems.map(|e| e.to_string()));
@@ -70,9 +69,9 @@ impl Reloader {
         let _serial = self.catalog.lock();
         // With a store, the API owns the catalog: a reload takes certificates and settings
         // from the file and keeps the stored catalog.
-        let stored = match self.catalog.store() {
-            Some(_) => Stored::clone(&self.catalog.desired()),
-            None => Stored {
+        let stored = match self.catalog.file_owned() {
+            false => Stored::clone(&self.catalog.desired()),
+            true => Stored {
                 version: self.live.snapshot().table.version() + 1,
                 catalog: new.catalog.clone(),
             },

@@ -342,6 +342,7 @@ async fn enroll(ctx: &TunnelContext, id: &str, token: &str) -> Result<Admitted, 
             ));
         }
         Err(UpdateError::Store(e)) => return Err(unavailable(id, e.to_string())),
+        Err(UpdateError::Unavailable(e)) => return Err(unavailable(id, e)),
         Err(UpdateError::Quota(e)) => return Err(("quota_exceeded", e.to_string())),
         Err(UpdateError::Conflict { current }) => {
             // Unreachable: no expected version is given.

@@ -11,6 +11,7 @@ mod ctl;
 mod early;
 mod enroll;
 mod errors;
+mod etcd;
 mod failover;
 mod framing;
 mod ha;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod client;
+pub mod etcd;
 pub mod load;
 pub mod origin;
 pub mod procs;

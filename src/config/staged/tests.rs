@@ -181,3 +181,54 @@ fn restart_needed_names_what_a_reload_cannot_apply() {
         ]
     );
 }
+
+#[test]
+fn the_etcd_store_is_staged_with_its_password_and_checked_whole() {
+    let dir = cert_dir("etcd");
+    std::fs::write(dir.join("etcd.pass"), "s3cret\n").expect("password file");
+    let (ca, _) = pem_names(&dir, "other");
+    let ok = parse(
+        &dir,
+        &format!(
+            "{}[store.etcd]\nendpoints = [\"https://10.0.0.1:2379\", \"https://etcd-2:2379\"]\n\
+             username = \"gw\"\npassword_file = \"etcd.pass\"\nca_file = \"{ca}\"\n",
+            base(&dir)
+        ),
+    )
+    .stage()
+    .expect("valid");
+    let etcd = ok.store_etcd.as_ref().expect("etcd settings");
+    assert_eq!(etcd.prefix, "/switchyard", "the default prefix");
+    assert_eq!(etcd.user, Some(("gw".into(), "s3cret".into())));
+    assert!(etcd.ca_pem.is_some());
+    assert_eq!(ok.store_dir, None);
+
+    let bad = parse(
+        &dir,
+        &format!(
+            "{}[store]\ndir = \"s\"\n[store.etcd]\nendpoints = [\"127.0.0.1:2379\", \
+             \"https://x:1\", \"http://y:2\"]\nprefix = \"sy/\"\nusername = \"gw\"\n",
+            base(&dir)
+        ),
+    );
+    let errors = bad.stage().expect_err("invalid");
+    for needle in [
+        "store: set either `dir`",
+        "store.etcd.endpoints[0]: \"127.0.0.1:2379\" is not http://HOST:PORT",
+        "store.etcd.endpoints: all http:// or all https://",
+        "store.etcd.ca_file: https endpoints need",
+        "store.etcd.prefix: \"sy/\" must start with '/'",
+        "store.etcd: username and password_file go together",
+    ] {
+        assert!(
+            errors.iter().any(|e| e.contains(needle)),
+            "{needle} in {errors:#?}"
+        );
+    }
+    let empty = parse(&dir, &format!("{}[store.etcd]\n", base(&dir)));
+    let errors = empty.stage().expect_err("no endpoints");
+    assert!(
+        errors[0].contains("store.etcd.endpoints: at least one endpoint"),
+        "{errors:?}"
+    );
+}

@@ -1,0 +1,401 @@
+//! The catalog in etcd, with a real etcd and real gateways: an app created on one gateway
+//! serves on another, writes from two gateways all land and `If-Match` holds across them,
+//! tenant-scoped names round-trip through the key layout, a burst of changes is published in
+//! few table swaps, an etcd outage freezes the catalog but not the traffic, a compacted
+//! watch re-lists, and a gateway does not start without etcd.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+use switchyard::catalog::writer::UpdateCatalog;
+use switchyard::catalog::{GroupSpec, TenantSpec};
+use switchyard::config::gateway::{EtcdConfig, GatewayConfig};
+
+use crate::admin::{app_json, Api};
+use crate::support::etcd::{Etcd, Gate};
+use crate::support::world::{admin_setup, app, metric, AdminTokens, Pki, Spec, World};
+use crate::support::{eventually, origin, TempDir};
+
+const PREFIX: &str = "/sy";
+const LIMIT: Duration = Duration::from_secs(15);
+
+/// Makes `cfg` a gateway on etcd at `endpoint` with admin tokens and two tenants.
+fn on_etcd(cfg: &mut GatewayConfig, endpoint: &str) -> AdminTokens {
+    let tokens = admin_setup(cfg);
+    cfg.store.dir = None;
+    cfg.store.etcd = Some(EtcdConfig {
+        endpoints: vec![endpoint.into()],
+        prefix: PREFIX.into(),
+        ..EtcdConfig::default()
+    });
+    cfg.tenants.push(TenantSpec {
+        domains: vec!["beta.example.test".into()],
+        ..TenantSpec::named("beta")
+    });
+    tokens
+}
+
+fn gateway(spec: Spec, endpoint: &str) -> (World, AdminTokens) {
+    let mut tokens = None;
+    let w = World::start_with(spec, |cfg| tokens = Some(on_etcd(cfg, endpoint)));
+    (w, tokens.expect("tokens"))
+}
+
+/// A second gateway on the same etcd; its connectors use the secrets of `first`'s catalog
+/// (the one etcd was seeded with).
+fn second(spec: Spec, endpoint: &str, first: &World) -> (World, AdminTokens) {
+    let (mut w, t) = gateway(spec, endpoint);
+    w.secrets = first.secrets.clone();
+    (w, t)
+}
+
+fn groups_of(w: &World) -> BTreeSet<String> {
+    let d = w.gw.catalog.desired();
+    d.catalog
+        .groups
+        .iter()
+        .map(|g| switchyard::catalog::scope::qualified(g.tenant.as_deref(), &g.name))
+        .collect()
+}
+
+async fn status(w: &World, t: &AdminTokens) -> Value {
+    let a = Api::of(w)
+        .call(&t.admin, Method::GET, "/status", None)
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    a.body
+}
+
+async fn connected_metric(w: &World) -> Option<f64> {
+    metric(&w.metrics().await, "switchyard_store_connected")
+}
+
+/// GET `host/` through `w` until the origin answers 200, within `limit`.
+async fn served(w: &World, host: &str, limit: Duration) -> bool {
+    let client = w.h1();
+    let url = w.url(host, "/");
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let r = client
+            .get(&url)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await;
+        if r.is_ok_and(|r| r.status() == 200) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    false
+}
+
+async fn create_group(
+    w: &World,
+    t: &AdminTokens,
+    body: Value,
+    if_match: Option<u64>,
+) -> crate::admin::Answer {
+    let tag = if_match.map(|v| format!("\"{v}\""));
+    Api::of(w)
+        .call_if(
+            &t.admin,
+            Method::POST,
+            "/groups",
+            Some(body),
+            tag.as_deref(),
+        )
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_created_on_one_gateway_serves_on_the_other_within_a_second() {
+    let etcd = Etcd::start().await;
+    let o = origin::spawn("o").await;
+    let spec = Spec::default().group("g").connector("c1", "g");
+    let (a, ta) = gateway(spec.clone(), &etcd.endpoint());
+    let (mut b, _) = second(spec, &etcd.endpoint(), &a);
+    b.connect("c1").await;
+    let body = app_json("wiki", "wiki.example.test", &o.url(), &["g"]);
+    let created = Api::of(&a)
+        .call(&ta.admin, Method::POST, "/apps", Some(body))
+        .await;
+    assert_eq!(created.status, 201, "{:?}", created.body);
+    let t0 = Instant::now();
+    assert!(served(&b, "wiki.example.test", LIMIT).await, "served on B");
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "A's 2xx to B's first 200: {took:?}"
+    );
+    assert!(o.requests() >= 1, "the origin answered");
+    assert_eq!(
+        b.gw.catalog.desired().version,
+        created.etag.expect("etag"),
+        "one version (the etcd revision) on both gateways"
+    );
+    let keys = etcd.etcdctl(&["get", "--prefix", "--keys-only", PREFIX]);
+    for k in [
+        "catalog/meta",
+        "catalog/operator/apps/wiki",
+        "catalog/operator/groups/g",
+    ] {
+        assert!(keys.contains(&format!("{PREFIX}/{k}")), "{k} in {keys}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_name_in_two_tenants_round_trips_through_the_key_layout() {
+    let etcd = Etcd::start().await;
+    let (a, ta) = gateway(Spec::default(), &etcd.endpoint());
+    let r = create_group(&a, &ta, json!({"name": "dc-east"}), None).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    // The tenants' own groups of the same name, through the writer seam.
+    a.gw.catalog
+        .update_catalog(None, |c| {
+            c.groups.push(GroupSpec::new("dc-east", Some("acme")));
+            c.groups.push(GroupSpec::new("dc-east", Some("beta")));
+            Ok::<_, ()>(())
+        })
+        .expect("tenant groups written");
+    let keys = etcd.etcdctl(&["get", "--prefix", "--keys-only", PREFIX]);
+    for k in [
+        "catalog/operator/groups/dc-east",
+        "catalog/tenant/acme/groups/dc-east",
+        "catalog/tenant/beta/groups/dc-east",
+        "catalog/tenants/acme",
+        "catalog/tenants/beta",
+    ] {
+        assert!(keys.contains(&format!("{PREFIX}/{k}\n")), "{k} in {keys}");
+    }
+    let value = etcd.etcdctl(&[
+        "get",
+        "--print-value-only",
+        &format!("{PREFIX}/catalog/tenant/beta/groups/dc-east"),
+    ]);
+    let group: GroupSpec = serde_json::from_str(value.trim()).expect("a group's catalog form");
+    assert_eq!(group.tenant.as_deref(), Some("beta"));
+    // A gateway started later reads the same three objects back from the keys.
+    let (b, _) = gateway(Spec::default(), &etcd.endpoint());
+    let want: BTreeSet<String> = ["dc-east", "acme/dc-east", "beta/dc-east"]
+        .map(String::from)
+        .into();
+    assert_eq!(groups_of(&b), want);
+    assert_eq!(groups_of(&a), want);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_on_two_gateways_all_land_and_if_match_holds_across_them() {
+    let etcd = Etcd::start().await;
+    let (a, ta) = gateway(Spec::default(), &etcd.endpoint());
+    let (b, tb) = gateway(Spec::default(), &etcd.endpoint());
+    let mut writes = Vec::new();
+    for i in 0..12 {
+        for (w, t, side) in [(&a, &ta, "a"), (&b, &tb, "b")] {
+            let (api, token) = (Api::of(w), t.admin.clone());
+            writes.push(tokio::spawn(async move {
+                let body = json!({ "name": format!("{side}-{i}") });
+                api.call(&token, Method::POST, "/groups", Some(body)).await
+            }));
+        }
+    }
+    for w in writes {
+        let r = w.await.expect("write task");
+        assert_eq!(r.status, 201, "{:?}", r.body);
+    }
+    let all = |w: &World| groups_of(w).len() == 24;
+    assert!(
+        eventually(|| all(&a) && all(&b), LIMIT).await,
+        "no write lost"
+    );
+
+    // B's ETag, then a write on A: B's If-Match with the old ETag is refused, even
+    // though B may not have seen A's write yet; A's new ETag is good on B.
+    let stale = b.gw.catalog.desired().version;
+    let on_a = create_group(&a, &ta, json!({"name": "x"}), None).await;
+    assert_eq!(on_a.status, 201);
+    let late = create_group(&b, &tb, json!({"name": "y"}), Some(stale)).await;
+    assert_eq!(late.status, 412, "{:?}", late.body);
+    assert_eq!(late.code(), "precondition_failed");
+    let fresh = on_a.etag.expect("etag");
+    let r = create_group(&b, &tb, json!({"name": "z"}), Some(fresh)).await;
+    assert_eq!(r.status, 201, "A's ETag holds on B: {:?}", r.body);
+    assert!(!groups_of(&b).contains("y"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_writes_is_published_in_few_table_swaps() {
+    const N: usize = 1000;
+    let etcd = Etcd::start().await;
+    let (a, _) = gateway(Spec::default().group("g"), &etcd.endpoint());
+    let swaps = |m: &str| metric(m, "switchyard_routing_table_swaps_total").unwrap_or(0.0);
+    let before = swaps(&a.metrics().await);
+    let client = etcd.client().await;
+    let started = Instant::now();
+    for chunk in (0..N).collect::<Vec<_>>().chunks(100) {
+        let puts = chunk.iter().map(|i| {
+            let mut kv = client.kv_client();
+            let spec = app(
+                &format!("b{i}"),
+                &format!("b{i}.example.test"),
+                None,
+                "http://127.0.0.1:9",
+                &["g"],
+            );
+            let key = format!("{PREFIX}/catalog/operator/apps/b{i}");
+            let value = serde_json::to_vec(&spec).expect("json");
+            async move { kv.put(key, value, None).await.expect("put") }
+        });
+        futures_util::future::join_all(puts).await;
+    }
+    let apps = || a.gw.live.snapshot().table.apps().count();
+    assert!(
+        eventually(|| apps() == N, LIMIT).await,
+        "all {N} apps published: {}",
+        apps()
+    );
+    let compiled = swaps(&a.metrics().await) - before;
+    eprintln!(
+        "{N} writes in {:?} published in {compiled} table swaps",
+        started.elapsed()
+    );
+    assert!(
+        compiled >= 1.0 && compiled <= (N / 20) as f64,
+        "{compiled} swaps for {N} writes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_outage_freezes_the_catalog_not_the_traffic() {
+    let mut etcd = Etcd::start().await;
+    let o = origin::spawn("o").await;
+    let spec = Spec::default()
+        .group("g")
+        .connector("c1", "g")
+        .connector("c2", "g")
+        .app("o", "o.example.test", &o.url(), &["g"]);
+    let (mut a, ta) = gateway(spec.clone(), &etcd.endpoint());
+    let (mut b, tb) = second(spec, &etcd.endpoint(), &a);
+    a.connect("c1").await;
+    b.connect("c2").await;
+    assert_eq!(connected_metric(&a).await, Some(1.0));
+
+    etcd.kill();
+    let deadline = Instant::now() + LIMIT;
+    while connected_metric(&a).await != Some(0.0) || connected_metric(&b).await != Some(0.0) {
+        assert!(Instant::now() < deadline, "the gateways noticed the outage");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let st = status(&a, &ta).await;
+    assert_eq!(st["store"]["kind"], "etcd");
+    assert_eq!(st["store"]["connected"], false, "{st}");
+    for w in [&a, &b] {
+        for _ in 0..5 {
+            let r = w
+                .h1()
+                .get(w.url("o.example.test", "/"))
+                .send()
+                .await
+                .expect("answer");
+            assert_eq!(r.status(), 200, "traffic goes on without etcd");
+        }
+    }
+    let refused = create_group(&a, &ta, json!({"name": "during"}), None).await;
+    assert_eq!(refused.status, 503, "{:?}", refused.body);
+    assert_eq!(refused.code(), "store_unavailable");
+
+    etcd.restart().await;
+    let late = serde_json::to_string(&GroupSpec::new("late", None)).expect("json");
+    etcd.etcdctl(&[
+        "put",
+        &format!("{PREFIX}/catalog/operator/groups/late"),
+        &late,
+    ]);
+    let has_late = |w: &World| groups_of(w).contains("late");
+    assert!(
+        eventually(|| has_late(&a) && has_late(&b), LIMIT).await,
+        "the change made meanwhile"
+    );
+    let deadline = Instant::now() + LIMIT;
+    while connected_metric(&a).await != Some(1.0) || connected_metric(&b).await != Some(1.0) {
+        assert!(Instant::now() < deadline, "reconnected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status(&b, &tb).await["store"]["connected"], true);
+    let after = create_group(&b, &tb, json!({"name": "after"}), None).await;
+    assert_eq!(after.status, 201, "{:?}", after.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watch_compacted_away_while_disconnected_relists_and_converges() {
+    let etcd = Etcd::start().await;
+    let gate = Gate::to(
+        format!("127.0.0.1:{}", etcd.client_port)
+            .parse()
+            .expect("addr"),
+    )
+    .await;
+    let spec = Spec::default().group("g").group("old");
+    let (a, _) = gateway(spec, &gate.endpoint());
+    assert!(groups_of(&a).contains("old"));
+    gate.cut();
+    let deadline = Instant::now() + LIMIT;
+    while connected_metric(&a).await != Some(0.0) {
+        assert!(Instant::now() < deadline, "the gateway lost etcd");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut c = etcd.client().await;
+    for i in 0..5 {
+        let g = GroupSpec::new(&format!("new-{i}"), None);
+        let key = format!("{PREFIX}/catalog/operator/groups/new-{i}");
+        c.put(key, serde_json::to_vec(&g).expect("json"), None)
+            .await
+            .expect("put");
+    }
+    c.delete(format!("{PREFIX}/catalog/operator/groups/old"), None)
+        .await
+        .expect("delete");
+    let now = c
+        .get("x", None)
+        .await
+        .expect("get")
+        .header()
+        .expect("header")
+        .revision();
+    c.compact(
+        now,
+        Some(etcd_client::CompactionOptions::new().with_physical()),
+    )
+    .await
+    .expect("compact");
+    gate.reopen();
+    let converged = |w: &World| {
+        let g = groups_of(w);
+        !g.contains("old") && (0..5).all(|i| g.contains(&format!("new-{i}")))
+    };
+    assert!(
+        eventually(|| converged(&a), LIMIT).await,
+        "re-listed: {:?}",
+        groups_of(&a)
+    );
+    assert_eq!(connected_metric(&a).await, Some(1.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_does_not_start_while_etcd_is_down() {
+    let dir = TempDir::new("etcd-down");
+    let pki = Pki::new(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port();
+    let mut cfg = World::config_for(&Spec::default(), &pki, &HashMap::new());
+    on_etcd(&mut cfg, &format!("http://127.0.0.1:{port}"));
+    let err = match switchyard::run_gateway(cfg, Default::default()) {
+        Ok(_) => panic!("started without etcd"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("etcd is unreachable"), "{err}");
+    assert!(err.contains("cannot start without etcd"), "{err}");
+}
