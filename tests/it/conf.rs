@@ -18,7 +18,7 @@ fn shipped_examples_parse_and_compile() {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|x| x == "toml"))
         .collect();
-    assert!(files.len() >= 3, "found the examples: {files:?}");
+    assert!(files.len() >= 4, "found the examples: {files:?}");
     let gw = GatewayConfig::from_file(&root.join("gateway.toml")).expect("gateway.toml parses");
     let table = RoutingTable::compile(&gw.catalog(), 1).expect("catalog compiles");
     assert_eq!(table.app_count(), 2);
@@ -26,6 +26,19 @@ fn shipped_examples_parse_and_compile() {
     assert!(table.lookup("x.apps.example.com", "/api/v").is_some());
     ConnectorConfig::from_file(&root.join("connector.toml")).expect("connector.toml is valid");
     tenants_example(&root.join("gateway-tenants.toml"));
+    etcd_example(&root.join("gateway-etcd.toml"));
+}
+
+/// The gateway on etcd: three members, a seed catalog that compiles.
+fn etcd_example(path: &Path) {
+    let etcd = GatewayConfig::from_file(path).expect("gateway-etcd.toml parses and checks");
+    assert_eq!(
+        etcd.store.etcd.as_ref().map(|e| e.endpoints.len()),
+        Some(3),
+        "a gateway on three etcd members"
+    );
+    let table = RoutingTable::compile(&etcd.catalog(), 1).expect("the seed catalog compiles");
+    assert!(table.lookup("wiki.example.com", "/").is_some());
 }
 
 /// The two-tenant example: the same names in three scopes, each host routed to its own

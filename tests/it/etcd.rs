@@ -2,7 +2,8 @@
 //! serves on another, writes from two gateways all land and `If-Match` holds across them,
 //! tenant-scoped names round-trip through the key layout, a burst of changes is published in
 //! few table swaps, an etcd outage freezes the catalog but not the traffic, a compacted
-//! watch re-lists, and a gateway does not start without etcd.
+//! watch re-lists, a revocation on one gateway closes the tunnels on another, and a gateway
+//! does not start without etcd.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::{Duration, Instant};
@@ -398,4 +399,32 @@ async fn a_gateway_does_not_start_while_etcd_is_down() {
     };
     assert!(err.contains("etcd is unreachable"), "{err}");
     assert!(err.contains("cannot start without etcd"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connector_revoked_on_one_gateway_loses_its_tunnels_on_the_other() {
+    let etcd = Etcd::start().await;
+    let spec = Spec::default().group("g").connector("c1", "g");
+    let (a, ta) = gateway(spec.clone(), &etcd.endpoint());
+    let (mut b, _) = second(spec, &etcd.endpoint(), &a);
+    b.connect("c1").await;
+    let revoked = Api::of(&a)
+        .call(&ta.admin, Method::POST, "/connectors/c1/revoke", None)
+        .await;
+    assert!(revoked.status < 300, "{:?}", revoked.body);
+    let t0 = Instant::now();
+    let state = b.gw.live.clone();
+    let gone = || {
+        !state
+            .registry
+            .snapshot()
+            .iter()
+            .any(|(c, t, _, _)| &**c == "c1" && *t > 0)
+    };
+    assert!(eventually(gone, LIMIT).await, "B closed c1's tunnels");
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "revocation reached B in {took:?}"
+    );
 }
