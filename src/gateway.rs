@@ -259,7 +259,7 @@ pub fn run_staged(cfg: Config, opts: GatewayOptions) -> Result<GatewayHandle, Ga
     let admin = admin_listener(&cfg)?;
     let admin_addr = admin.as_ref().map(|(_, a, _)| *a);
 
-    let (live, catalog) = source.into_writer(&cfg)?;
+    let (live, catalog) = source.into_writer(&cfg, gateway_name(https_hold.addr))?;
     let reloader = Arc::new(Reloader::new(
         live.clone(),
         catalog.clone(),
@@ -354,6 +354,16 @@ struct Parts {
     reloader: Arc<Reloader>,
 }
 
+/// This gateway's name among others sharing a store: the host's name and the HTTPS port.
+fn gateway_name(https: SocketAddr) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty() && !h.contains('/'))
+        .unwrap_or_else(|| "gateway".to_owned());
+    format!("{host}:{}", https.port())
+}
+
 /// Where the catalog in service comes from, read before anything starts.
 // Built once at start and consumed at once: its size does not matter.
 #[allow(clippy::large_enum_variant)]
@@ -366,7 +376,11 @@ enum Source {
 
 impl Source {
     /// The live state serving this catalog and its writer.
-    fn into_writer(self, cfg: &Config) -> Result<(Arc<Live>, Arc<dyn LiveCatalog>), GatewayError> {
+    fn into_writer(
+        self,
+        cfg: &Config,
+        name: String,
+    ) -> Result<(Arc<Live>, Arc<dyn LiveCatalog>), GatewayError> {
         match self {
             Source::File(desired, store, table) => {
                 let live = Live::new(table, cfg.settings, cfg.cert_store());
@@ -379,6 +393,7 @@ impl Source {
                 let live = Live::new(table, cfg.settings, cfg.cert_store());
                 let writer =
                     EtcdCatalog::new(live.clone(), started).map_err(GatewayError::Start)?;
+                writer.announce(name);
                 Ok((live, writer))
             }
         }

@@ -517,7 +517,7 @@ fn error_and_status_schemas() -> Value {
                     }
                 },
                 "store": {
-                    "description": "where the catalog lives: null (the configuration file), the store file's path, or for etcd {kind, endpoints, prefix, connected, revision}",
+                    "description": "where the catalog lives: null (the configuration file), the store file's path, or for etcd {kind, endpoints, prefix, connected, revision, gateways}",
                     "nullable": true,
                     "oneOf": [
                         { "type": "string" },
@@ -528,7 +528,15 @@ fn error_and_status_schemas() -> Value {
                             "endpoints": strings(),
                             "prefix": { "type": "string" },
                             "connected": { "type": "boolean" },
-                            "revision": { "type": "integer" }
+                            "revision": { "type": "integer" },
+                            "gateways": { "type": "array", "items": {
+                                "type": "object",
+                                "description": "a live gateway (its presence key under a lease) and the tunnels each connector holds to it",
+                                "properties": {
+                                    "gateway": { "type": "string" },
+                                    "connectors": { "type": "object", "additionalProperties": { "type": "integer" } }
+                                }
+                            } }
                           } }
                     ]
                 }

@@ -8,6 +8,8 @@
 //! <prefix>/catalog/operator/{groups,connectors,apps}/<name>       the operator's objects
 //! <prefix>/catalog/tenant/<t>/{groups,connectors,apps}/<name>     tenant t's objects
 //! <prefix>/catalog/enrollment_tokens/<id>                an enrollment token (ids are global)
+//! <prefix>/presence/<gateway>                            a live gateway's connectors (leased,
+//!                                                        not part of the catalog)
 //! ```
 //!
 //! Crash guarantee: a change is one etcd transaction (objects put and deleted, `meta`

@@ -10,7 +10,10 @@
 //! fail with [`UpdateError::Unavailable`]; the watch retries and resumes from the last
 //! revision it applied (re-listing when etcd compacted it). There is no local copy: a
 //! gateway that starts while etcd is down refuses to start.
+//!
+//! Each gateway also publishes its live connectors under a lease ([`presence`]).
 
+pub mod presence;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -158,6 +161,8 @@ struct Shared {
     /// The catalog keys as last seen; taken only while `serial` is held.
     mirror: Mutex<Mirror>,
     connected: AtomicBool,
+    /// Every live gateway's presence, as last read.
+    peers: ArcSwap<Vec<presence::Presence>>,
 }
 
 /// The catalog of a gateway kept in etcd.
@@ -184,12 +189,19 @@ impl EtcdCatalog {
             serial: Mutex::new(()),
             mirror: Mutex::new(started.mirror),
             connected: AtomicBool::new(true),
+            peers: ArcSwap::from_pointee(Vec::new()),
         });
         handle.spawn(watch::run(shared.clone()));
         Ok(Arc::new(EtcdCatalog {
             shared,
             _runtime: started.runtime,
         }))
+    }
+
+    /// Publishes this gateway's live connectors under `name` (see [`presence`]).
+    pub fn announce(&self, name: String) {
+        let s = &self.shared;
+        s.handle.spawn(presence::run(s.clone(), name));
     }
 }
 
@@ -337,6 +349,7 @@ impl CatalogWriter for EtcdCatalog {
             "prefix": s.settings.prefix,
             "connected": s.connected.load(Ordering::SeqCst),
             "revision": s.mirror().revision(),
+            "gateways": **s.peers.load(),
         })
     }
 

@@ -428,3 +428,52 @@ async fn a_connector_revoked_on_one_gateway_loses_its_tunnels_on_the_other() {
         "revocation reached B in {took:?}"
     );
 }
+
+/// The `store.gateways` of `w`'s `/status`: gateway name → its connectors' tunnels.
+async fn gateways_seen(w: &World, t: &AdminTokens) -> Vec<(String, Value)> {
+    let st = status(w, t).await;
+    st["store"]["gateways"]
+        .as_array()
+        .map(|gs| {
+            gs.iter()
+                .map(|g| {
+                    (
+                        g["gateway"].as_str().unwrap_or("").to_owned(),
+                        g["connectors"].clone(),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_gateway_publishes_its_connectors_under_a_lease() {
+    let etcd = Etcd::start().await;
+    let spec = Spec::default().group("g").connector("c1", "g");
+    let (a, ta) = gateway(spec.clone(), &etcd.endpoint());
+    let (mut b, _) = second(spec, &etcd.endpoint(), &a);
+    b.connect("c1").await;
+    let b_name = format!(":{}", b.gw.https_addr.port());
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let seen = gateways_seen(&a, &ta).await;
+        let on_b = seen.iter().find(|(name, _)| name.ends_with(&b_name));
+        if seen.len() == 2 && on_b.is_some_and(|(_, c)| c["c1"].as_u64().is_some_and(|n| n >= 1)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "A sees B and c1 on it: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // B stops: its presence expires with its lease.
+    drop(b);
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        let seen = gateways_seen(&a, &ta).await;
+        if seen.len() == 1 && !seen[0].0.ends_with(&b_name) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "B's presence expired: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
