@@ -126,6 +126,7 @@ async fn an_app_created_on_one_gateway_serves_on_the_other_within_a_second() {
     let t0 = Instant::now();
     assert!(served(&b, "wiki.example.test", LIMIT).await, "served on B");
     let took = t0.elapsed();
+    eprintln!("A's 2xx to B's first 200 (HTTPS through a connector): {took:?}");
     assert!(
         took < Duration::from_secs(1),
         "A's 2xx to B's first 200: {took:?}"
@@ -136,6 +137,32 @@ async fn an_app_created_on_one_gateway_serves_on_the_other_within_a_second() {
         created.etag.expect("etag"),
         "one version (the etcd revision) on both gateways"
     );
+    // More changes: time from A's 2xx to B's table holding the app.
+    let mut times = Vec::new();
+    for i in 0..20 {
+        let body = app_json(
+            &format!("w{i}"),
+            &format!("w{i}.example.test"),
+            &o.url(),
+            &["g"],
+        );
+        let r = Api::of(&a)
+            .call(&ta.admin, Method::POST, "/apps", Some(body))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        let t0 = Instant::now();
+        let state = b.gw.live.clone();
+        let host = format!("w{i}.example.test");
+        let there = || state.snapshot().table.lookup(&host, "/").is_some();
+        assert!(eventually(there, LIMIT).await, "w{i} on B");
+        times.push(t0.elapsed());
+    }
+    times.sort();
+    eprintln!(
+        "A's 2xx to B's table: p50 {:?}, max {:?} over 20 changes",
+        times[10], times[19]
+    );
+    assert!(times[19] < Duration::from_secs(1), "{times:?}");
     let keys = etcd.etcdctl(&["get", "--prefix", "--keys-only", PREFIX]);
     for k in [
         "catalog/meta",
