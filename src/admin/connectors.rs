@@ -34,12 +34,32 @@ struct MoveTo {
 #[serde(deny_unknown_fields)]
 struct NoFields {}
 
-type Live = HashMap<Arc<str>, ConnectorStatus>;
+/// What a connector's view joins: this process's registry and, on a shared store, the
+/// gateways each connector holds tunnels to.
+struct Live {
+    statuses: HashMap<Arc<str>, ConnectorStatus>,
+    gateways: Option<std::collections::BTreeMap<String, Vec<String>>>,
+}
+
+fn live(ctx: &Ctx) -> Live {
+    Live {
+        statuses: ctx.state.live.registry.statuses(),
+        gateways: ctx.state.catalog.connector_gateways(),
+    }
+}
 
 /// A connector as the API shows it, joined with the registry by its qualified id.
 fn view(c: &ConnectorSpec, live: &Live) -> Value {
     let qualified = c.key().qualified();
-    let s = live.get(qualified.as_str()).cloned().unwrap_or_default();
+    let s = live
+        .statuses
+        .get(qualified.as_str())
+        .cloned()
+        .unwrap_or_default();
+    let gateways = live
+        .gateways
+        .as_ref()
+        .map(|g| g.get(&qualified).cloned().unwrap_or_default());
     json!({
         "id": c.id,
         "qualified": qualified,
@@ -53,6 +73,7 @@ fn view(c: &ConnectorSpec, live: &Live) -> Value {
         "remote": s.remote.map(|a| a.to_string()),
         "version": s.version,
         "last_seen_unix": s.last_seen_unix,
+        "gateways": gateways,
     })
 }
 
@@ -83,7 +104,7 @@ fn placement(caller: &Caller, tenant: Option<String>, group: String) -> (Option<
 /// `GET /connectors`.
 pub fn list(ctx: Ctx) -> Result<Reply, ApiError> {
     let d = ctx.desired();
-    let live = ctx.state.live.registry.statuses();
+    let live = live(&ctx);
     let items: Vec<Value> = d
         .catalog
         .connectors
@@ -98,7 +119,7 @@ pub fn list(ctx: Ctx) -> Result<Reply, ApiError> {
 pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
     let d = ctx.desired();
     let i = find(&d.catalog, &ctx.caller, ctx.param(0))?;
-    let live = ctx.state.live.registry.statuses();
+    let live = live(&ctx);
     Ok(Reply::ok(view(&d.catalog.connectors[i], &live), d.version))
 }
 
@@ -130,7 +151,7 @@ pub fn create(ctx: Ctx) -> Result<Reply, ApiError> {
         c.connectors.push(spec.clone());
         Ok(spec)
     })?;
-    let live = ctx.state.live.registry.statuses();
+    let live = live(&ctx);
     Ok(Reply::created(
         json!({ "connector": view(&spec, &live), "secret": secret }),
         version,
@@ -148,7 +169,7 @@ fn change(
         f(c, i)?;
         Ok(c.connectors[i].clone())
     })?;
-    let live = ctx.state.live.registry.statuses();
+    let live = live(ctx);
     Ok(Reply::ok(view(&spec, &live), version))
 }
 

@@ -664,7 +664,9 @@ fn connector_schemas() -> Value {
                 "remote": nullable("string"),
                 "version": nullable("string"),
                 "last_seen_unix": { "type": "integer", "nullable": true,
-                    "description": "now while connected; else when its last tunnel to this process closed" }
+                    "description": "now while connected; else when its last tunnel to this process closed" },
+                "gateways": { "type": "array", "items": { "type": "string" }, "nullable": true,
+                    "description": "with the catalog in etcd: every gateway it holds tunnels to (their presence); null otherwise" }
             }
         },
         "NewConnector": {

@@ -46,6 +46,12 @@ pub trait CatalogWriter: Send + Sync {
         serde_json::json!(self.location())
     }
 
+    /// With a store shared by several gateways: qualified connector id → the gateways it
+    /// holds tunnels to, as they publish it (`None`: one gateway, nothing to join).
+    fn connector_gateways(&self) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+        None
+    }
+
     /// Applies `edit` to a copy of the current catalog: when `expected` is given it must be
     /// the current version. The result is held to the tenants' quotas (growth past a quota
     /// is refused, see [`super::quota`]), validated whole, persisted, and published before

@@ -353,6 +353,16 @@ impl CatalogWriter for EtcdCatalog {
         })
     }
 
+    fn connector_gateways(&self) -> Option<BTreeMap<String, Vec<String>>> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in self.shared.peers.load().iter() {
+            for id in p.connectors.keys() {
+                out.entry(id.clone()).or_default().push(p.gateway.clone());
+            }
+        }
+        Some(out)
+    }
+
     fn write(&self, expected: Option<u64>, edit: Edit<'_>) -> Result<u64, UpdateError<()>> {
         let s = &self.shared;
         let _serial = s.serial();

@@ -492,6 +492,22 @@ async fn every_gateway_publishes_its_connectors_under_a_lease() {
         assert!(Instant::now() < deadline, "A sees B and c1 on it: {seen:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A's connector list joins them: c1 has no tunnel to A but one to B.
+    let list = Api::of(&a)
+        .call(&ta.admin, Method::GET, "/connectors", None)
+        .await;
+    let c1 = &list.body["items"][0];
+    assert_eq!(c1["id"], "c1", "{:?}", list.body);
+    assert_eq!(c1["tunnels"], 0, "no tunnel to A");
+    let on: Vec<&str> = c1["gateways"]
+        .as_array()
+        .map(|g| g.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    assert!(
+        on.len() == 1 && on[0].ends_with(&b_name),
+        "{:?}",
+        c1["gateways"]
+    );
     // B stops: its presence expires with its lease.
     drop(b);
     let deadline = Instant::now() + LIMIT;
