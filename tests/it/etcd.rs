@@ -520,3 +520,23 @@ async fn every_gateway_publishes_its_connectors_under_a_lease() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_seed_larger_than_one_etcd_transaction_is_refused_with_the_limit_named() {
+    let etcd = Etcd::start().await;
+    let dir = TempDir::new("etcd-big-seed");
+    let pki = Pki::new(dir.path());
+    let mut spec = Spec::default();
+    for i in 0..200 {
+        spec = spec.group(&format!("g{i}"));
+    }
+    let mut cfg = World::config_for(&spec, &pki, &HashMap::new());
+    on_etcd(&mut cfg, &etcd.endpoint());
+    let err = match switchyard::run_gateway(cfg, Default::default()) {
+        Ok(_) => panic!("seeded 200 groups in one transaction"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("--max-txn-ops"), "{err}");
+    let keys = etcd.etcdctl(&["get", "--prefix", "--keys-only", PREFIX]);
+    assert!(keys.trim().is_empty(), "nothing half-seeded: {keys}");
+}

@@ -155,13 +155,9 @@ pub async fn commit(
         )])
         .and_then(ops);
     let mut kv = client.kv_client();
-    let r = bounded(kv.txn(txn)).await.map_err(|e| match e {
-        EtcdError::Refused(m) if m.contains("too many operations") => EtcdError::Refused(format!(
-            "{m}: the change touches {} keys, more than etcd's --max-txn-ops allows",
-            changes.len() + 1
-        )),
-        other => other,
-    })?;
+    let r = bounded(kv.txn(txn))
+        .await
+        .map_err(|e| too_many(e, changes.len() + 1))?;
     if !r.succeeded() {
         return Ok(Commit::Stale);
     }
@@ -184,7 +180,21 @@ pub async fn seed(
         .when([Compare::create_revision(s.key(META), CompareOp::Equal, 0)])
         .and_then(ops);
     let mut kv = client.kv_client();
-    Ok(bounded(kv.txn(txn)).await?.succeeded())
+    let r = bounded(kv.txn(txn))
+        .await
+        .map_err(|e| too_many(e, objects.len() + 1))?;
+    Ok(r.succeeded())
+}
+
+/// Says which limit a transaction of `keys` keys ran into.
+fn too_many(e: EtcdError, keys: usize) -> EtcdError {
+    match e {
+        EtcdError::Refused(m) if m.contains("too many operations") => EtcdError::Refused(format!(
+            "{m}: this change writes {keys} keys in one transaction, more than etcd's \
+             --max-txn-ops allows (default 128); raise it on every etcd member"
+        )),
+        other => other,
+    }
 }
 
 /// Watches every catalog key from `revision`; returns once etcd confirmed the watch, or the
