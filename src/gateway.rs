@@ -24,7 +24,7 @@ use crate::config::gateway::GatewayConfig;
 use crate::config::staged::{Config, Runtime};
 use crate::edge::redirect::RedirectApp;
 use crate::edge::EdgeApp;
-use crate::live::catalog::{FileCatalog, LiveCatalog};
+use crate::live::catalog::{FileCatalog, GatewayCatalog, LiveCatalog};
 use crate::live::etcd::EtcdCatalog;
 use crate::live::reload::Reloader;
 use crate::live::Live;
@@ -71,7 +71,7 @@ pub struct GatewayHandle {
     /// The live state: snapshot, registry, metrics.
     pub live: Arc<Live>,
     /// The catalog writer (desired state, store: none, a file, or etcd).
-    pub catalog: Arc<dyn CatalogWriter>,
+    pub catalog: Arc<GatewayCatalog>,
     /// Applies configuration files.
     pub reloader: Arc<Reloader>,
     stop: tokio::sync::watch::Sender<Option<StopKind>>,
@@ -308,7 +308,7 @@ pub fn run_staged(cfg: Config, opts: GatewayOptions) -> Result<GatewayHandle, Ga
         metrics_addr,
         admin_addr,
         live: parts.live,
-        catalog: parts.catalog.writer(),
+        catalog: Arc::new(GatewayCatalog::new(parts.catalog)),
         reloader: parts.reloader,
         stop,
         server: Some(server),

@@ -30,6 +30,39 @@ pub trait LiveCatalog: CatalogWriter {
     fn writer(self: Arc<Self>) -> Arc<dyn CatalogWriter>;
 }
 
+/// The catalog writer a gateway runs, whichever store it uses (none, a file, etcd), as one
+/// type: what the gateway's handle and tests hold.
+pub struct GatewayCatalog(Arc<dyn LiveCatalog>);
+
+impl GatewayCatalog {
+    /// The gateway's writer.
+    pub fn new(writer: Arc<dyn LiveCatalog>) -> GatewayCatalog {
+        GatewayCatalog(writer)
+    }
+}
+
+impl CatalogWriter for GatewayCatalog {
+    fn desired(&self) -> Arc<Stored> {
+        self.0.desired()
+    }
+
+    fn location(&self) -> Option<String> {
+        self.0.location()
+    }
+
+    fn store_state(&self) -> serde_json::Value {
+        self.0.store_state()
+    }
+
+    fn connector_gateways(&self) -> Option<std::collections::BTreeMap<String, Vec<String>>> {
+        self.0.connector_gateways()
+    }
+
+    fn write(&self, expected: Option<u64>, edit: Edit<'_>) -> Result<u64, UpdateError<()>> {
+        self.0.write(expected, edit)
+    }
+}
+
 /// Holds `next` (a change of `current`) to the tenants' quotas, counting a refusal, and
 /// compiles it whole: what every writer does before it persists a change.
 pub fn check_and_compile(

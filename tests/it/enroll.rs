@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use switchyard::catalog::writer::UpdateCatalog;
+use switchyard::catalog::writer::{CatalogWriter, UpdateCatalog};
 
 use switchyard::catalog::{secret, ConnectorSpec, EnrollmentSpec};
 use switchyard::config::connector::ConnectorConfig;

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
-use switchyard::catalog::writer::UpdateCatalog;
+use switchyard::catalog::writer::{CatalogWriter, UpdateCatalog};
 use switchyard::catalog::{GroupSpec, TenantSpec};
 use switchyard::config::gateway::{EtcdConfig, GatewayConfig};
 

@@ -1,6 +1,7 @@
 //! Round trips of every resource, and changes live on the next request.
 
 use std::time::{Duration, Instant};
+use switchyard::catalog::writer::CatalogWriter;
 
 use reqwest::Method;
 use serde_json::{json, Value};
