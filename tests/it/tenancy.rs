@@ -18,12 +18,12 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use switchyard::catalog::{secret, TenantSpec};
 use switchyard::config::connector::ConnectorConfig;
-use switchyard::config::gateway::{AdminRole, AdminToken, GatewayConfig};
+use switchyard::config::gateway::{AdminRole, GatewayConfig};
 use switchyard::ConnectorHandle;
 
 use crate::admin::{Answer, Api};
 use crate::support::eventually;
-use crate::support::world::{connector_config, metric, Spec, World};
+use crate::support::world::{add_tokens, connector_config, metric, Spec, World};
 
 pub const T1: &str = "t1";
 pub const T2: &str = "t2";
@@ -58,19 +58,15 @@ pub fn setup(cfg: &mut GatewayConfig) -> Tokens {
             ..TenantSpec::named(name)
         });
     }
-    for (name, token, role, tenant) in [
-        ("ops", &tokens.admin, AdminRole::Admin, None),
-        ("auditor", &tokens.read_only, AdminRole::ReadOnly, None),
-        ("t1-token", &tokens.t1, AdminRole::Tenant, Some(T1)),
-        ("t2-token", &tokens.t2, AdminRole::Tenant, Some(T2)),
-    ] {
-        cfg.admin.tokens.push(AdminToken {
-            name: name.into(),
-            token_hash: secret::hash(token),
-            role,
-            tenant: tenant.map(str::to_string),
-        });
-    }
+    add_tokens(
+        cfg,
+        &[
+            ("ops", &tokens.admin, AdminRole::Admin, None),
+            ("auditor", &tokens.read_only, AdminRole::ReadOnly, None),
+            ("t1-token", &tokens.t1, AdminRole::Tenant, Some(T1)),
+            ("t2-token", &tokens.t2, AdminRole::Tenant, Some(T2)),
+        ],
+    );
     tokens
 }
 

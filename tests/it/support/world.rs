@@ -350,10 +350,32 @@ pub struct AdminTokens {
     pub tenant: String,
 }
 
+/// Adds admin tokens `(name, plain token, role, tenant)` to `cfg`, stored hashed.
+pub fn add_tokens(
+    cfg: &mut GatewayConfig,
+    tokens: &[(
+        &str,
+        &str,
+        switchyard::config::gateway::AdminRole,
+        Option<&str>,
+    )],
+) {
+    for &(name, token, role, tenant) in tokens {
+        cfg.admin
+            .tokens
+            .push(switchyard::config::gateway::AdminToken {
+                name: name.into(),
+                token_hash: secret::hash(token),
+                role,
+                tenant: tenant.map(str::to_string),
+            });
+    }
+}
+
 /// Gives `cfg` a catalog store (`store/` beside the config file), the tenant
 /// [`ADMIN_TENANT`] and one token per admin role.
 pub fn admin_setup(cfg: &mut GatewayConfig) -> AdminTokens {
-    use switchyard::config::gateway::{AdminRole, AdminToken};
+    use switchyard::config::gateway::AdminRole;
     let tokens = AdminTokens {
         admin: secret::generate(),
         read_only: secret::generate(),
@@ -364,23 +386,19 @@ pub fn admin_setup(cfg: &mut GatewayConfig) -> AdminTokens {
         domains: vec![ADMIN_TENANT_DOMAIN.into()],
         ..switchyard::catalog::TenantSpec::named(ADMIN_TENANT)
     });
-    for (name, token, role, tenant) in [
-        ("ops", &tokens.admin, AdminRole::Admin, None),
-        ("auditor", &tokens.read_only, AdminRole::ReadOnly, None),
-        (
-            "acme",
-            &tokens.tenant,
-            AdminRole::Tenant,
-            Some(ADMIN_TENANT),
-        ),
-    ] {
-        cfg.admin.tokens.push(AdminToken {
-            name: name.into(),
-            token_hash: secret::hash(token),
-            role,
-            tenant: tenant.map(str::to_string),
-        });
-    }
+    add_tokens(
+        cfg,
+        &[
+            ("ops", &tokens.admin, AdminRole::Admin, None),
+            ("auditor", &tokens.read_only, AdminRole::ReadOnly, None),
+            (
+                "acme",
+                &tokens.tenant,
+                AdminRole::Tenant,
+                Some(ADMIN_TENANT),
+            ),
+        ],
+    );
     tokens
 }
 

@@ -27,6 +27,24 @@ fn t1_app(host: &str, url: &str) -> AppSpec {
     }
 }
 
+/// Writes `cfg` into `dir` and runs `switchyard gateway --test` on it, which must exit 2;
+/// returns the file and what it printed on stderr.
+fn gateway_test_refuses(
+    dir: &std::path::Path,
+    cfg: &GatewayConfig,
+) -> (std::path::PathBuf, String) {
+    let path = dir.join("gateway.toml");
+    write_config(&path, cfg);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["gateway", "--test", "--config"])
+        .arg(&path)
+        .output()
+        .expect("run switchyard");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    (path, err)
+}
+
 const OUTSIDE: &str = "apps[0].host: host \"web.t2.example.test\" is outside this tenant's \
                        domains (t1.example.test); ask the operator to assign the domain";
 
@@ -38,15 +56,7 @@ fn a_gateway_refuses_to_start_on_a_tenant_app_outside_its_domains() {
     tenants(&mut cfg);
     cfg.apps
         .push(t1_app("web.t2.example.test", "http://10.0.0.1"));
-    let path = dir.path().join("gateway.toml");
-    write_config(&path, &cfg);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["gateway", "--test", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run switchyard");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (path, err) = gateway_test_refuses(dir.path(), &cfg);
     assert!(err.contains(OUTSIDE), "{err}");
 
     // The same file in process: start-up fails with the same error.
@@ -78,15 +88,7 @@ fn gateway_test_refuses_an_operator_wildcard_over_a_tenant_domain() {
         "http://10.0.0.1",
         &["ops"],
     ));
-    let path = dir.path().join("gateway.toml");
-    write_config(&path, &cfg);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .args(["gateway", "--test", "--config"])
-        .arg(&path)
-        .output()
-        .expect("run switchyard");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let (_, err) = gateway_test_refuses(dir.path(), &cfg);
     assert!(
         err.contains("apps[0].host: wildcard \"*.example.test\" would capture names of domain"),
         "{err}"
