@@ -157,6 +157,7 @@ const CONNECTOR: &[(&str, &str)] = &[
     ("live", "live"),
     ("revoked", "revoked"),
     ("tunnels", "tunnels"),
+    ("gateways", "gateways"),
     ("in_flight", "in flight"),
     ("served", "served"),
     ("remote", "remote"),
@@ -164,36 +165,42 @@ const CONNECTOR: &[(&str, &str)] = &[
     ("last_seen_unix", "last seen"),
 ];
 
+/// The connector list; a GATEWAYS column (the gateways each connector holds tunnels to)
+/// when the API gives one, that is when the catalog is shared in etcd.
 pub fn connectors(body: &Value, now: i64) -> String {
-    let mut t = Table::new(&[
-        "id",
-        "qualified",
-        "group",
-        "state",
-        "tunnels",
-        "in-flight",
-        "served",
-        "remote",
-        "version",
-        "last seen",
-    ]);
-    for c in items(body) {
+    let list = items(body);
+    let shared = list
+        .iter()
+        .any(|c| c.get("gateways").is_some_and(|g| !g.is_null()));
+    let mut header = vec!["id", "qualified", "group", "state", "tunnels"];
+    if shared {
+        header.push("gateways");
+    }
+    header.extend(["in-flight", "served", "remote", "version", "last seen"]);
+    let mut t = Table::new(&header);
+    for c in list {
         let seen = match c.get("last_seen_unix").and_then(Value::as_i64) {
             Some(t) if t > 0 => relative(t, now),
             _ => "-".into(),
         };
-        t.row([
+        let mut row = vec![
             cell(c.get("id")),
             cell(c.get("qualified")),
             cell(c.get("group")),
             state(c).to_string(),
             cell(c.get("tunnels")),
+        ];
+        if shared {
+            row.push(cell(c.get("gateways")));
+        }
+        row.extend([
             cell(c.get("in_flight")),
             cell(c.get("served")),
             cell(c.get("remote")),
             cell(c.get("version")),
             seen,
         ]);
+        t.row(row);
     }
     or_none(t, "connectors")
 }
@@ -357,6 +364,24 @@ mod tests {
             lines[2].contains("revoked") && lines[2].ends_with('-'),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_gateways_column_only_when_the_catalog_is_shared() {
+        let body = json!({"items": [
+            {"id": "east-1", "live": true, "tunnels": 2,
+             "gateways": ["gw-a:8443", "gw-b:8443"]},
+            {"id": "east-2", "live": false, "tunnels": 0, "gateways": []},
+        ]});
+        let text = connectors(&body, 1000);
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(lines[0].contains(" TUNNELS  GATEWAYS "), "{text}");
+        assert!(lines[1].contains(" gw-a:8443,gw-b:8443 "), "{text}");
+        let alone = json!({"items": [{"id": "east-1", "tunnels": 2, "gateways": null}]});
+        assert!(!connectors(&alone, 1000).contains("GATEWAYS"));
+        let one = connector(&body["items"][0], Some("7"), 1000);
+        assert!(one.contains("gateways:"), "{one}");
+        assert!(one.contains("gw-a:8443,gw-b:8443"), "{one}");
     }
 
     #[test]

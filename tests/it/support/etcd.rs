@@ -1,5 +1,5 @@
-//! A real etcd for one test: the `etcd` binary on free 127.0.0.1 ports with a temporary data
-//! folder, ready once it answers; killed by PID (and restarted on the same ports and data)
+//! A real etcd for one test (or a cluster of several members): the `etcd` binary on free
+//! 127.0.0.1 ports with a temporary data folder, ready once it answers; killed by PID (and restarted on the same ports and data)
 //! on demand; stopped on drop, with its log printed when the test failed. A test that needs
 //! etcd fails when the binary is missing. Also a gate: a TCP relay in front of etcd that a
 //! test can cut, so one gateway loses etcd while others and the test still reach it.
@@ -17,6 +17,9 @@ use super::TempDir;
 pub struct Etcd {
     pub client_port: u16,
     peer_port: u16,
+    name: String,
+    /// `--initial-cluster`: this member alone, or every member of a cluster.
+    cluster: String,
     dir: TempDir,
     child: Option<Child>,
 }
@@ -51,18 +54,46 @@ impl Etcd {
     /// Starts etcd on free ports and waits until it serves.
     pub async fn start() -> Etcd {
         for _ in 0..5 {
-            let mut e = Etcd {
-                client_port: free_port(),
-                peer_port: free_port(),
-                dir: TempDir::new("etcd"),
-                child: None,
-            };
+            let mut e = Etcd::member("default", free_port(), free_port());
+            e.cluster = format!("default=http://127.0.0.1:{}", e.peer_port);
             if e.launch().await {
                 return e;
             }
             // Dropped: killed, its folder removed; try other ports.
         }
         panic!("etcd did not start on free ports in 5 attempts")
+    }
+
+    fn member(name: &str, client_port: u16, peer_port: u16) -> Etcd {
+        Etcd {
+            client_port,
+            peer_port,
+            name: name.into(),
+            cluster: String::new(),
+            dir: TempDir::new("etcd"),
+            child: None,
+        }
+    }
+
+    /// Starts a cluster of `n` members on free ports (one data folder each) and waits
+    /// until every member serves.
+    pub async fn cluster(n: usize) -> Vec<Etcd> {
+        let mut members: Vec<Etcd> = (0..n)
+            .map(|i| Etcd::member(&format!("m{i}"), free_port(), free_port()))
+            .collect();
+        let cluster = members
+            .iter()
+            .map(|m| format!("{}=http://127.0.0.1:{}", m.name, m.peer_port))
+            .collect::<Vec<_>>()
+            .join(",");
+        for m in &mut members {
+            m.cluster = cluster.clone();
+            m.spawn();
+        }
+        for m in &mut members {
+            assert!(m.wait_serving().await, "member {} exited", m.name);
+        }
+        members
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -77,6 +108,11 @@ impl Etcd {
     /// Spawns the process on this member's ports and data; false when it exited before
     /// serving (a port taken meanwhile).
     async fn launch(&mut self) -> bool {
+        self.spawn();
+        self.wait_serving().await
+    }
+
+    fn spawn(&mut self) {
         let client = format!("http://127.0.0.1:{}", self.client_port);
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = std::fs::OpenOptions::new()
@@ -85,7 +121,7 @@ impl Etcd {
             .open(self.log_path())
             .expect("etcd log");
         let child = Command::new(binary())
-            .args(["--name", "default", "--data-dir"])
+            .args(["--name", &self.name, "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args([
                 "--listen-client-urls",
@@ -99,13 +135,18 @@ impl Etcd {
                 "--initial-advertise-peer-urls",
                 &peer,
             ])
-            .args(["--initial-cluster", &format!("default={peer}")])
+            .args(["--initial-cluster", &self.cluster])
+            .args(["--initial-cluster-token", "switchyard-test"])
             .args(["--logger", "zap", "--log-level", "warn"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("spawn etcd");
         self.child = Some(child);
+    }
+
+    /// Waits until this member serves; false when its process exited first.
+    async fn wait_serving(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(15);
         while Instant::now() < deadline {
             if let Some(c) = self.child.as_mut() {
@@ -139,6 +180,15 @@ impl Etcd {
         etcd_client::Client::connect([self.endpoint()], None)
             .await
             .expect("etcd client")
+    }
+
+    /// Whether this member is the cluster's leader now.
+    pub async fn is_leader(&self) -> bool {
+        let mut c = self.client().await;
+        match c.status().await {
+            Ok(s) => s.header().is_some_and(|h| h.member_id() == s.leader()),
+            Err(_) => false,
+        }
     }
 
     /// Kills the process at once (SIGKILL, by PID) and waits for it.
