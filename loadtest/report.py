@@ -38,6 +38,7 @@ SCEN_LABEL = {
     "idle": "9,800 idle TLS connections",
     "apps100k": "h1, 100k apps",
     "swaps": "h1, table swap every 100 ms",
+    "etcd100k": "100k apps in etcd",
     "slow": "1,000 slow clients beside normal traffic",
 }
 
@@ -62,7 +63,8 @@ def summarize(result):
         for k in ("rps", "mbps", "lat_mean_ms", "p50_ms", "p99_ms", "p999_ms", "cpu_us_per_req",
                   "origin_cpu_us_per_req", "chain_cpu_util", "peak_rss_kb", "kb_per_conn",
                   "swaps", "origin_cpu_util", "generator_cpu_util", "quiet_p99_ms",
-                  "p99_vs_quiet"):
+                  "p99_vs_quiet", "startup_s", "first_200_s", "startup_rss_kb",
+                  "write_to_route_ms"):
             s = stats([r.get(k) for r in ok])
             if s:
                 m[k] = s
@@ -280,6 +282,14 @@ def write(result, out_dir):
                           str(m["errors"]) + (f" ({m['failed']} runs failed)" if m["failed"]
                                               else "")]
                 lines.append("| " + " | ".join(cells) + " |")
+        if scen == "etcd100k":
+            for s, m in rows:
+                lines += ["", f"{LABEL[s]}: start-up on the catalog in etcd (list + compile, "
+                          f"to the HTTPS port listening) {fmt(m.get('startup_s'), 2)} s, first "
+                          f"200 through the connector {fmt(m.get('first_200_s'), 2)} s, peak "
+                          f"RSS at start {fmt(m.get('startup_rss_kb'), 1, 1 / 1024)} MiB; one "
+                          "app written in etcd to the gateway routing by it "
+                          f"{fmt(m.get('write_to_route_ms'), 1)} ms (median of 5)."]
         lines.append("")
 
     # Ratios: Switchyard against each peer.

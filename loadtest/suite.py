@@ -23,6 +23,7 @@ peak RSS of a run is its own.
 
 import argparse
 import asyncio
+import base64
 import datetime
 import hashlib
 import json
@@ -60,6 +61,10 @@ SCENARIOS = {
     "idle": "9,800 idle TLS connections, one request each first: RSS per connection",
     "apps100k": "h1 with 100k apps in the routing table (Switchyard only)",
     "swaps": "h1 while the routing table is swapped every 100 ms (Switchyard only)",
+    "etcd100k": "the catalog in etcd with 100k apps (Switchyard only): the gateway's start-up "
+                "(list + compile) time and peak RSS, the time from one app written in "
+                "etcd to the gateway routing by it (the whole catalog decoded and compiled "
+                "per watch batch), then h1",
     "slow": "open loop at 200 requests/s (oha, 8 connections) alone, then beside 1,000 slow "
             "TLS clients (a third trickle request heads, a third trickle bodies, a third read "
             "1 MiB responses 1 KiB a second; each client on its own phase of the second, or all "
@@ -75,6 +80,12 @@ SLOW_RATE = 200
 SLOW_SECS = 30
 # Offered rate of the new-connection scenario: below what the generator's core can open.
 CONN_RATE = 2_000
+# The etcd100k scenario: apps written to etcd, keys per seeding transaction (etcd is started
+# with a --max-txn-ops to match), the key prefix, and how many single writes are timed.
+ETCD_APPS = 100_000
+ETCD_BATCH = 1_000
+ETCD_PREFIX = "/switchyard"
+ETCD_WRITES = 5
 
 
 def log(msg):
@@ -158,10 +169,11 @@ class Chain:
         self.url, self.port = None, None
         self.perf = None  # where to write a perf profile of the measured run
 
-    def spawn(self, name, argv, env=None, origin=False):
+    def spawn(self, name, argv, env=None, origin=False, cpu=None):
         out = open(os.path.join(self.work, f"{name}.log"), "wb")
         full_env = dict(os.environ, **(env or {}))
-        pin = ["taskset", "-c", self.cpu] if self.cpu is not None else []
+        cpu = cpu or self.cpu
+        pin = ["taskset", "-c", cpu] if cpu is not None else []
         p = subprocess.Popen(pin + argv, stdout=out, stderr=subprocess.STDOUT, env=full_env,
                              cwd=self.work, start_new_session=True)
         (self.origin if origin else self.proxies).append(p)
@@ -413,9 +425,13 @@ def setup_switchyard(chain, work, cert, opts, apps=0):
     chain.port, chain.url = https, f"https://{HOST}:{https}"
     chain.metrics = metrics
     chain.origin_port = origin
-    # Ready when a request goes all the way through.
+    wait_served(https, cert)
+
+
+def wait_served(https, cert, timeout=30):
+    """Ready when a request goes all the way through."""
     ctx = ssl.create_default_context(cafile=cert["ca"])
-    end = time.time() + 30
+    end = time.time() + timeout
     while True:
         try:
             with socket.create_connection(("127.0.0.1", https), timeout=2) as s:
@@ -426,9 +442,144 @@ def setup_switchyard(chain, work, cert, opts, apps=0):
         except OSError:
             pass
         if time.time() > end:
-            raise RuntimeError("switchyard did not serve in 30s")
+            raise RuntimeError(f"switchyard did not serve in {timeout}s")
         time.sleep(0.1)
 
+
+# ---- the catalog in etcd -------------------------------------------------------------------
+
+
+def b64(text):
+    return base64.b64encode(text.encode()).decode()
+
+
+def etcd_call(port, path, body, timeout=60):
+    """One call to etcd's JSON gateway (`/v3/...`, keys and values in base64)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return json.loads(r.read() or b"{}")
+
+
+def start_etcd(chain, work, cpu):
+    """etcd on free ports with its data in `work`, counted with the origin (not the chain)."""
+    client, peer = free_port(), free_port()
+    c, p = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+    chain.spawn("etcd", ["etcd", "--name", "lt", "--data-dir", os.path.join(work, "etcd"),
+                         "--listen-client-urls", c, "--advertise-client-urls", c,
+                         "--listen-peer-urls", p, "--initial-advertise-peer-urls", p,
+                         "--initial-cluster", f"lt={p}", "--max-txn-ops", str(ETCD_BATCH),
+                         "--quota-backend-bytes", str(4 << 30), "--log-level", "warn"],
+                origin=True, cpu=cpu)
+    end = time.time() + 30
+    while True:
+        try:
+            etcd_call(client, "/v3/kv/range", {"key": b64("/probe")}, timeout=2)
+            return client
+        except OSError:
+            if time.time() > end:
+                raise RuntimeError("etcd did not serve in 30s")
+            time.sleep(0.1)
+
+
+def filler_app(template, i):
+    """App `i` of the 100k in its catalog form: the same mix as the file-store scenario."""
+    app = dict(template, name=f"app{i}", path_prefix=None,
+               internal_url=f"http://10.0.{(i // 250) % 250}.{i % 250}:8080")
+    kind = i % 3
+    if kind == 0:
+        app["host"] = f"app{i}.example.com"
+    elif kind == 1:
+        app["host"] = f"*.w{i}.example.com"
+    else:
+        app["host"], app["path_prefix"] = f"p{i // 30}.example.com", f"/svc{i}"
+    return app
+
+
+def seed_etcd(chain, opts, port, n):
+    """Writes `n` filler apps beside the seeded catalog, `ETCD_BATCH` keys a transaction.
+    The gateway's own seed is one transaction, which etcd caps at --max-txn-ops."""
+    key = f"{ETCD_PREFIX}/catalog/operator/apps/bench"
+    kvs = etcd_call(port, "/v3/kv/range", {"key": b64(key)}).get("kvs") or []
+    if not kvs:
+        raise RuntimeError("the gateway did not seed etcd")
+    template = json.loads(base64.b64decode(kvs[0]["value"]))
+    t0 = time.time()
+    for start in range(0, n, ETCD_BATCH):
+        ops = [{"request_put": {"key": b64(f"{ETCD_PREFIX}/catalog/operator/apps/app{i}"),
+                                "value": b64(json.dumps(filler_app(template, i)))}}
+               for i in range(start, min(n, start + ETCD_BATCH))]
+        r = etcd_call(port, "/v3/kv/txn", {"success": ops})
+        if not r.get("succeeded"):
+            raise RuntimeError(f"seeding transaction failed: {r}")
+    log(f"  seeded {n} apps in etcd in {time.time() - t0:.1f}s")
+    return template
+
+
+def setup_etcd100k(chain, work, cert, opts):
+    """The gateway seeds an empty etcd from its small config and stops; 100k apps are added
+    in etcd; the measured gateway then starts on that catalog."""
+    port = start_etcd(chain, work, opts.gen_cpu)
+    origin = start_origin(chain, work)
+    https, tunnel, metrics = free_port(), free_port(), free_port()
+    store = f'\n[store.etcd]\nendpoints = ["http://127.0.0.1:{port}"]\nprefix = "{ETCD_PREFIX}"\n'
+    switchyard_config(work, cert, origin, https, tunnel, metrics, 0, extra=store)
+    env = dict(os.environ, RUST_LOG="warn")
+    argv = [opts.bin, "gateway", "--config", "gateway.toml"]
+    with open(os.path.join(work, "seed.log"), "wb") as out:
+        seeder = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=work)
+        try:
+            wait_port(https, timeout=60)
+        finally:
+            seeder.send_signal(signal.SIGTERM)
+            seeder.wait(30)
+    template = seed_etcd(chain, opts, port, ETCD_APPS)
+    t0 = time.time()
+    chain.spawn("gateway", argv, env={"RUST_LOG": "warn"})
+    wait_port(https, timeout=600)
+    started = time.time() - t0
+    gw_pids = chain.pids(chain.proxies)
+    startup_rss = status_kb(gw_pids, "VmHWM")
+    chain.spawn("connector", [opts.bin, "connector", "--config", "connector.toml"],
+                env={"RUST_LOG": "warn"})
+    chain.port, chain.url = https, f"https://{HOST}:{https}"
+    chain.metrics, chain.origin_port = metrics, origin
+    wait_served(https, cert, timeout=120)
+    chain.extra = {"startup_s": started, "first_200_s": time.time() - t0,
+                   "startup_rss_kb": startup_rss}
+    chain.extra["write_to_route_ms"] = etcd_write_to_route(chain, port, template, cert)
+    log(f"  etcd100k: {chain.extra}")
+
+
+def etcd_write_to_route(chain, port, template, cert):
+    """Median time from one app written in etcd to the gateway routing by it: the watch, then
+    the whole catalog decoded and compiled again. The app takes a path of the benchmark host
+    to a port the connector may not reach, so the first answer there that is not the origin's
+    is the new table's. (Polled with requests, not /metrics: with 100k apps a scrape costs
+    more than the swap.)"""
+    times = []
+    ctx = ssl.create_default_context(cafile=cert["ca"])
+    for n in range(ETCD_WRITES):
+        app = dict(template, name=f"late{n}", host=HOST, path_prefix=f"/late{n}",
+                   internal_url="http://127.0.0.1:9")
+        key = f"{ETCD_PREFIX}/catalog/operator/apps/{app['name']}"
+        t0 = time.time()
+        etcd_call(port, "/v3/kv/put", {"key": b64(key), "value": b64(json.dumps(app))})
+        while b"Server: nginx" in first_line(chain.port, ctx, f"/late{n}/"):
+            if time.time() > t0 + 120:
+                raise RuntimeError("the new app was not routed within 120s of its etcd write")
+            time.sleep(0.01)
+        times.append((time.time() - t0) * 1000)
+    return statistics.median(times)
+
+
+def first_line(https, ctx, path):
+    """The start of the answer to `GET path` (status line, first headers), new connection."""
+    with socket.create_connection(("127.0.0.1", https), timeout=5) as s:
+        with ctx.wrap_socket(s, server_hostname=HOST) as t:
+            t.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n"
+                      .encode())
+            return t.recv(256)
 
 SETUP_FNS = {
     "direct": setup_direct,
@@ -679,7 +830,7 @@ def measured(chain, fn):
 def run_scenario(name, chain, opts, ctx):
     d = opts.duration
     warm = lambda: h2load(chain, opts, 2, 8)  # noqa: E731
-    if name in ("h1", "apps100k"):
+    if name in ("h1", "apps100k", "etcd100k"):
         warm()
         return measured(chain, lambda: h2load(chain, opts, d, 32))
     if name == "swaps":
@@ -772,7 +923,7 @@ def metric(chain, name):
 
 
 def applies(scenario, setup):
-    if scenario in ("apps100k", "swaps"):
+    if scenario in ("apps100k", "swaps", "etcd100k"):
         return setup == "switchyard"
     if scenario in ("h2", "idle", "slow"):
         return setup not in PLAIN
@@ -857,9 +1008,12 @@ def one_run(setup, scenario, cert, opts, ctx):
     try:
         if scenario == "apps100k":
             setup_switchyard(chain, work, cert, opts, apps=100_000)
+        elif scenario == "etcd100k":
+            setup_etcd100k(chain, work, cert, opts)
         else:
             SETUP_FNS[setup](chain, work, cert, opts)
         r = run_scenario(scenario, chain, opts, ctx)
+        r.update(getattr(chain, "extra", {}))
         for p in chain.proxies + chain.origin:
             if p.poll() is not None:
                 r["errors"] = r.get("errors", 0) + 1
@@ -917,6 +1071,7 @@ def main():
                  "or --open-rate")
     tools = ["nginx", "h2load", "oha", "openssl", "taskset"]
     tools += ["haproxy"] * ("haproxy2" in setups) + ["rathole"] * ("rathole" in setups)
+    tools += ["etcd"] * ("etcd100k" in scenarios)
     for tool in tools:
         if shutil.which(tool) is None:
             sys.exit(f"{tool} is missing (loadtest/run installs it)")
