@@ -393,6 +393,25 @@ async fn every_gateway_publishes_its_connectors_under_a_lease() {
         "{:?}",
         c1["gateways"]
     );
+    // `ctl connectors list` on A shows it in a GATEWAYS column.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+        .args(["ctl", "--url", &a.admin_url(""), "connectors", "list"])
+        .env("SWITCHYARD_TOKEN", &ta.admin)
+        .env_remove("SWITCHYARD_URL")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run switchyard ctl");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    assert!(
+        table
+            .lines()
+            .next()
+            .is_some_and(|h| h.contains(" GATEWAYS ")),
+        "{table}"
+    );
+    let row = table.lines().find(|l| l.starts_with("c1 ")).unwrap_or("");
+    assert!(row.contains(on[0]), "{table}");
     // B stops: its presence expires with its lease.
     drop(b);
     let deadline = Instant::now() + LIMIT;

@@ -22,16 +22,24 @@ fn gateway_on(spec: Spec, endpoints: &[String]) -> (World, AdminTokens) {
 }
 
 /// POSTs `body` to `path` on `w` until it is kept: 201, or 409 when an earlier attempt
-/// that timed out was committed after all. Attempts during the election answer 503.
-async fn write_until_kept(w: &World, t: &AdminTokens, path: &str, body: Value) -> Answer {
+/// that timed out was committed after all. Attempts during the election answer 503. The
+/// answer and the statuses of the attempts before it.
+async fn write_until_kept(
+    w: &World,
+    t: &AdminTokens,
+    path: &str,
+    body: Value,
+) -> (Answer, Vec<u16>) {
     let deadline = Instant::now() + LIMIT;
+    let mut refused = Vec::new();
     loop {
         let r = Api::of(w)
             .call(&t.admin, Method::POST, path, Some(body.clone()))
             .await;
         if r.status == 201 || r.status == 409 {
-            return r;
+            return (r, refused);
         }
+        refused.push(r.status);
         assert!(
             Instant::now() < deadline && r.status >= 500,
             "{path}: {} {:?}",
@@ -52,7 +60,7 @@ async fn a_three_member_cluster_losing_its_leader_keeps_writes_and_watches_going
     let (mut b, _) = gateway_on(spec, &endpoints);
     b.secrets = a.secrets.clone();
     b.connect("c1").await;
-    let before = write_until_kept(&a, &ta, "/groups", json!({"name": "before"})).await;
+    let (before, _) = write_until_kept(&a, &ta, "/groups", json!({"name": "before"})).await;
     assert_eq!(before.status, 201, "{:?}", before.body);
     assert!(eventually(|| groups_of(&b).contains("before"), LIMIT).await);
 
@@ -74,9 +82,10 @@ async fn a_three_member_cluster_losing_its_leader_keeps_writes_and_watches_going
     let killed = Instant::now();
 
     let body = app_json("wiki", "wiki.example.test", &o.url(), &["g"]);
-    let r = write_until_kept(&a, &ta, "/apps", body).await;
+    let (r, refused) = write_until_kept(&a, &ta, "/apps", body).await;
     eprintln!(
-        "etcd leader (member {leader}) killed: a write through A kept {:?} later",
+        "etcd leader (member {leader}) killed: a write through A kept {:?} later \
+         (attempts refused before: {refused:?})",
         killed.elapsed()
     );
     assert!(
