@@ -58,6 +58,10 @@ pub struct GatewayOptions {
     /// React to SIGTERM (graceful), SIGINT (fast), SIGQUIT (upgrade hand-over) and SIGHUP
     /// (reload `config_path`); the handlers are installed before the gateway is ready.
     pub unix_signals: bool,
+    /// This is the process's only gateway: the process-wide log filter counts the TLS
+    /// handshake failures that only pingora's log lines reveal into this gateway's metrics,
+    /// from before it is ready (the binary and the quickstart set it; see `tls::quiet`).
+    pub owns_process_log: bool,
 }
 
 /// A running gateway.
@@ -300,6 +304,11 @@ pub fn run_staged(cfg: Config, opts: GatewayOptions) -> Result<GatewayHandle, Ga
             admin: tasks.admin,
         },
     };
+    if opts.owns_process_log {
+        crate::tls::quiet::attach(crate::tls::HandshakeFailures::new(
+            &parts.live.metrics.tls_handshake_failures,
+        ));
+    }
     let server = spawn_edge_thread(&cfg, parts.live.clone(), edge, opts)?;
     let handle = GatewayHandle {
         https_addr,

@@ -155,6 +155,7 @@ fn gateway(config: PathBuf, test: bool, upgrade: bool) -> anyhow::Result<ExitCod
         config_path: Some(config.clone()),
         upgrade,
         unix_signals: true,
+        owns_process_log: true,
     };
     let handle = match switchyard::run_gateway(cfg, opts) {
         Ok(h) => h,
@@ -167,10 +168,6 @@ fn gateway(config: PathBuf, test: bool, upgrade: bool) -> anyhow::Result<ExitCod
         }
         Err(e) => return Err(e).context("gateway failed to start"),
     };
-    // The log filter counts the handshake failures only pingora's log line reveals.
-    switchyard::tls::quiet::attach(switchyard::tls::HandshakeFailures::new(
-        &handle.live.metrics.tls_handshake_failures,
-    ));
     // SIGHUP (reload), SIGTERM, SIGINT and SIGQUIT are handled by the gateway.
     handle.wait();
     Ok(ExitCode::SUCCESS)

@@ -173,12 +173,13 @@ pub fn start(opts: QuickstartOptions) -> Result<Quickstart, String> {
         &secrets,
         &admin_token,
     );
-    let gateway = crate::run_gateway(cfg, GatewayOptions::default()).map_err(|e| e.to_string())?;
     // The quickstart is the process's only gateway: the binary's log filter counts the
     // handshake failures only pingora's log line reveals into its metrics.
-    crate::tls::quiet::attach(crate::tls::HandshakeFailures::new(
-        &gateway.live.metrics.tls_handshake_failures,
-    ));
+    let options = GatewayOptions {
+        owns_process_log: true,
+        ..GatewayOptions::default()
+    };
+    let gateway = crate::run_gateway(cfg, options).map_err(|e| e.to_string())?;
     let connectors = runtime.block_on(start_connectors(gateway.tunnel_addr, &ca_path, &secrets))?;
     Ok(Quickstart {
         gateway,
