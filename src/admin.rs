@@ -5,11 +5,12 @@
 //! CatalogWriter::write (validate whole, persist, publish) → reply`.
 //!
 //! Handlers are synchronous; writes run on the blocking pool because they wait for the
-//! store's fsync.
+//! store's fsync. The same listener serves the operator's console ([`console`]).
 
 mod apps;
 mod auth;
 mod connectors;
+pub mod console;
 mod enrollment;
 mod groups;
 pub mod openapi;
@@ -126,6 +127,10 @@ pub async fn handle(
 ) -> Response<Full<Bytes>> {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    if let Some(page) = console::answer(&method, &path) {
+        tracing::debug!(target: "switchyard::admin", %method, %path, status = page.status().as_u16(), "console file");
+        return page;
+    }
     let mut who = None;
     let outcome = dispatch(req, state, max_body, &mut who).await;
     let (status, response) = match outcome {

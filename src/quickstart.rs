@@ -88,6 +88,7 @@ impl Quickstart {
              \x20 groups   dc-east: east-1, east-2   dc-west (backup): west-1\n\
              \x20 apps     hello.{d}, echo.{d}\n\
              \x20 CA       {ca}\n\
+             \x20 console  http://{admin}/ui/  (log in with the admin token {token})\n\
              \n\
              Try:\n\
              \x20 curl --cacert {ca} {rh} https://hello.{d}:{port}/\n\

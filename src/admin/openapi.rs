@@ -493,9 +493,18 @@ fn error_and_status_schemas() -> Value {
         },
         "Status": {
             "type": "object",
-            "required": ["version", "apps", "connectors_live", "groups", "last_reload", "store"],
+            "required": ["version", "caller", "apps", "connectors_live", "groups", "last_reload", "store"],
             "properties": {
                 "version": unix(),
+                "caller": {
+                    "type": "object",
+                    "description": "the role of the token that asks, and its tenant for a tenant token",
+                    "required": ["role", "tenant"],
+                    "properties": {
+                        "role": { "type": "string", "enum": ["admin", "read_only", "tenant"] },
+                        "tenant": { "type": "string", "nullable": true }
+                    }
+                },
                 "apps": count(),
                 "connectors_live": count(),
                 "groups": { "type": "array", "items": {

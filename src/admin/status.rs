@@ -1,10 +1,11 @@
 //! `GET /api/v1/status`: catalog version, counts, live connectors per group, the last
-//! configuration reload and where the catalog is stored.
+//! configuration reload, where the catalog is stored, and the caller's role.
 
 use std::time::UNIX_EPOCH;
 
 use serde_json::{json, Value};
 
+use super::auth::Caller;
 use super::reply::{ApiError, Reply};
 use super::request::Ctx;
 
@@ -43,8 +44,15 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
         None => (reload.errors.clone(), reload.restart_needed.clone()),
         Some(_) => (Vec::new(), Vec::new()),
     };
+    let (role, tenant) = match caller {
+        Caller::Admin => ("admin", None),
+        Caller::ReadOnly => ("read_only", None),
+        Caller::Tenant(t) => ("tenant", Some(t.as_str())),
+    };
     let body = json!({
         "version": d.version,
+        // Who asks: the console shows write controls only to a role that may write.
+        "caller": { "role": role, "tenant": tenant },
         "apps": c.apps.iter().filter(|a| caller.sees(&a.tenant)).count(),
         "connectors_live": connectors_live,
         "groups": groups,

@@ -7,6 +7,7 @@ mod admin;
 mod balance;
 mod conf;
 mod connector;
+mod console;
 mod ctl;
 mod early;
 mod enroll;

@@ -17,6 +17,11 @@ async fn quickstart_serves_hello_and_echo_and_prints_working_commands() {
         "{text}"
     );
     assert!(text.contains(&qs.ca_path.display().to_string()));
+    let admin = qs.gateway.admin_addr.expect("admin listener");
+    assert!(
+        text.contains(&format!("console  http://{admin}/ui/")),
+        "{text}"
+    );
     let url = |host: &str, path: &str| format!("https://{host}.switchyard.localhost:{port}{path}");
 
     let c = client::h1(&ca);

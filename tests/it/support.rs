@@ -1,6 +1,7 @@
 //! Fixtures: certificates, origins, gateways, connectors, clients.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod client;
 pub mod etcd;
 pub mod load;
