@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use crate::admin::Api;
 use crate::support::browser::Browser;
 use crate::support::origin;
-use crate::support::world::{AdminTokens, Spec, World};
+use crate::support::world::{connector_config, AdminTokens, Spec, World};
 
 const HOST: &str = "wiki.example.test";
 
@@ -180,20 +180,25 @@ async fn an_operator_does_the_three_group_steps_in_the_console() {
     show(&b, "apps", "Apps").await;
     b.click("button[data-action='edit-app'][data-key='wiki']")
         .await;
-    b.click("button[data-remove='dc-east']").await;
-    b.choose("#f-add-group", "dc-blue").await;
-    b.click("#add-group").await;
+    // dc-blue first (primary), dc-east as the backup; dc-west added and removed again.
+    for g in ["dc-west", "dc-blue"] {
+        b.choose("#f-add-group", g).await;
+        b.click("#add-group").await;
+    }
+    b.click("button[data-remove='dc-west']").await;
+    b.click("button[data-up='dc-blue']").await;
     b.until(
-        "the chain editor lists dc-blue",
-        "return document.querySelector('#chain li[data-chain=\"dc-blue\"]');",
+        "the chain editor ordered dc-blue, dc-east",
+        "return [...document.querySelectorAll('#chain li')].map(l => l.dataset.chain).join() \
+         === 'dc-blue,dc-east';",
     )
     .await;
     b.shot("app-editor").await;
     b.click("#save").await;
     b.until(
-        "the wiki's chain shown as dc-blue",
+        "the wiki's chain shown as dc-blue → dc-east",
         "const c = document.querySelector('tr[data-app=\"wiki\"] .chain-cell'); \
-         return c && c.textContent === 'dc-blue';",
+         return c && c.textContent === 'dc-blue → dc-east';",
     )
     .await;
     b.shot("apps").await;
@@ -201,7 +206,7 @@ async fn an_operator_does_the_three_group_steps_in_the_console() {
     // The API agrees, and real requests through the gateway reach the origin through c2.
     let api = Api::of(&w);
     let app = api.call(&t.admin, Method::GET, "/apps/wiki", None).await;
-    assert_eq!(app.body["groups"], json!(["dc-blue"]));
+    assert_eq!(app.body["groups"], json!(["dc-blue", "dc-east"]));
     assert_eq!(served_by(&w, 6).await, (0, 6));
 
     show(&b, "connectors", "Connectors").await;
@@ -249,24 +254,35 @@ async fn an_enrollment_token_is_shown_once_with_the_config_to_paste() {
     )
     .await;
     assert!(!b.text().await.contains(&token), "the token is shown once");
+
+    // The snippet is valid connector TOML; a connector started with its id and token
+    // enrolls and shows up live in the page, in the `default` group.
+    let pasted: toml::Value = toml::from_str(&snippet).expect("the snippet is TOML");
+    assert_eq!(pasted["id"].as_str(), Some("edge-7"));
+    let mut cfg = connector_config("edge-7", "unused", w.gw.tunnel_addr, &w.pki.ca_path);
+    cfg.secret = None;
+    cfg.enrollment_token = pasted["enrollment_token"].as_str().map(str::to_string);
+    cfg.secret_file = Some(w.dir.path().join("edge-7.secret"));
+    let edge = switchyard::run_connector(cfg)
+        .await
+        .expect("connector starts");
+    show(&b, "groups", "Groups").await;
+    b.until(
+        "edge-7 live in the default group",
+        "const r = document.querySelector('[data-group=\"default\"] tr[data-connector=\"edge-7\"]'); \
+         return r && r.textContent.includes('live');",
+    )
+    .await;
+    b.shot("enrolled").await;
     no_page_errors(&b).await;
     b.close().await;
+    edge.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn read_only_sees_no_write_controls_and_a_tenant_only_its_objects() {
+async fn a_read_only_token_sees_no_write_controls_and_cannot_write() {
     let (w, t, _o) = deployment().await;
     let api = Api::of(&w);
-    let made = api
-        .call(
-            &t.tenant,
-            Method::POST,
-            "/groups",
-            Some(json!({"name": "acme-east"})),
-        )
-        .await;
-    assert_eq!(made.status, 201);
-
     let b = log_in(&w, &t.read_only, "read-only").await;
     for (view, heading) in [
         ("groups", "Groups"),
@@ -307,16 +323,30 @@ async fn read_only_sees_no_write_controls_and_a_tenant_only_its_objects() {
     assert!(!groups.names("name").contains("forged"));
     no_page_errors(&b).await;
 
-    // Log out, log in as the tenant: its own group by plain name, nothing of the operator's.
+    // Logging out forgets the token at once.
     b.click("#logout").await;
-    b.type_into("#token", &t.tenant).await;
-    b.click("#login-button").await;
     b.until(
-        "logged in as the tenant",
-        "return document.getElementById('who').textContent.startsWith('tenant acme');",
+        "the login form, the token forgotten",
+        "return !document.getElementById('login').hidden && sessionStorage.length === 0 \
+           && document.getElementById('view').hidden;",
     )
     .await;
-    show(&b, "groups", "Groups").await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_token_sees_only_its_own_objects_by_plain_name() {
+    let (w, t, _o) = deployment().await;
+    let api = Api::of(&w);
+    for (path, body) in [
+        ("/groups", json!({"name": "acme-east"})),
+        ("/groups", json!({"name": "acme-west"})),
+        ("/connectors", json!({"id": "robot", "group": "acme-east"})),
+    ] {
+        let made = api.call(&t.tenant, Method::POST, path, Some(body)).await;
+        assert_eq!(made.status, 201, "{:?}", made.body);
+    }
+    let b = log_in(&w, &t.tenant, "tenant acme").await;
     b.until(
         "the tenant's group",
         "return document.querySelector('[data-group=\"acme/acme-east\"]');",
@@ -343,6 +373,20 @@ async fn read_only_sees_no_write_controls_and_a_tenant_only_its_objects() {
         "a tenant may create its own groups"
     );
     b.shot("tenant-groups").await;
+    // Its writes address its objects by plain name.
+    b.click("button[data-action='move-connector'][data-key='acme/robot']")
+        .await;
+    b.choose("#f-group", "acme-west").await;
+    b.click("#save").await;
+    b.until(
+        "robot in acme-west",
+        "return document.querySelector('[data-group=\"acme/acme-west\"] tr[data-connector=\"acme/robot\"]');",
+    )
+    .await;
+    let robot = api
+        .call(&t.tenant, Method::GET, "/connectors/robot", None)
+        .await;
+    assert_eq!(robot.body["group"], "acme-west");
     no_page_errors(&b).await;
     b.close().await;
 }
@@ -395,6 +439,43 @@ async fn an_edit_that_lost_a_race_shows_the_conflict_and_the_current_data() {
          return !b.hidden && b.textContent.includes('a group named \"dc-east\" already exists');",
     )
     .await;
+    no_page_errors(&b).await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_is_renamed_then_deleted_with_everything_moved_to_another() {
+    let (w, t, _o) = deployment().await;
+    let b = log_in(&w, &t.admin, "admin").await;
+    b.click("button[data-action='rename-group'][data-key='dc-east']")
+        .await;
+    b.type_into("#f-name", "dc-north").await;
+    b.click("#save").await;
+    b.until(
+        "dc-north with c1 and c2",
+        "const g = document.querySelector('[data-group=\"dc-north\"]'); \
+         return g && g.querySelectorAll('tr[data-connector]').length === 2 \
+           && g.textContent.includes('Apps: wiki');",
+    )
+    .await;
+    b.click("button[data-action='delete-group'][data-key='dc-north']")
+        .await;
+    b.choose("#f-move-to", "dc-west").await;
+    b.shot("group-delete").await;
+    b.click("#save").await;
+    b.until(
+        "dc-north gone, its connectors and app in dc-west",
+        "const g = document.querySelector('[data-group=\"dc-west\"]'); \
+         return !document.querySelector('[data-group=\"dc-north\"]') && g \
+           && g.querySelectorAll('tr[data-connector]').length === 2 \
+           && g.textContent.includes('Apps: wiki');",
+    )
+    .await;
+    let api = Api::of(&w);
+    let app = api.call(&t.admin, Method::GET, "/apps/wiki", None).await;
+    assert_eq!(app.body["groups"], json!(["dc-west"]));
+    let (c1, c2) = served_by(&w, 4).await;
+    assert_eq!(c1 + c2, 4);
     no_page_errors(&b).await;
     b.close().await;
 }

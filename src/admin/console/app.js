@@ -22,7 +22,7 @@ document.addEventListener('securitypolicyviolation', (e) =>
 
 const state = {
   role: null, tenant: null, version: null, data: null, shown: '', editor: null, polling: null,
-  busy: false,
+  busy: false, again: false, loadFailed: false,
 };
 
 function banner(kind, text) {
@@ -49,10 +49,17 @@ async function fetchAll() {
 }
 
 async function refresh() {
-  if (state.busy) return;
+  if (state.busy) {
+    // A write finished while a poll was out: read again right after it.
+    state.again = true;
+    return;
+  }
   state.busy = true;
   try {
     const d = await fetchAll();
+    if (!token.get()) return; // logged out meanwhile
+    if (state.loadFailed) banner('', '');
+    state.loadFailed = false;
     state.role = d.status.caller.role;
     state.tenant = d.status.caller.tenant;
     state.version = d.version;
@@ -62,10 +69,15 @@ async function refresh() {
     if (e instanceof ApiError && e.status === 401) {
       logout('The token was refused: ' + e.message);
     } else {
+      state.loadFailed = true;
       banner('bad', 'Could not load the catalog: ' + e.message);
     }
   } finally {
     state.busy = false;
+    if (state.again) {
+      state.again = false;
+      setTimeout(refresh, 0);
+    }
   }
 }
 
