@@ -62,14 +62,28 @@ async fn show(b: &Browser, name: &str, heading: &str) {
     .await;
 }
 
-/// No uncaught error and no CSP violation happened in the page.
-async fn no_page_errors(b: &Browser) {
+/// No uncaught error and no CSP violation happened in the page, and the browser logged no
+/// error except the API refusals of status `refusals` the test provoked (browsers log every
+/// 4xx of a fetch).
+async fn no_page_errors(b: &Browser, refusals: &[u16]) {
     let errors = b
         .client
         .execute("return window.consoleErrors;", vec![])
         .await
         .expect("the console's error list");
     assert_eq!(errors, json!([]), "errors in the page");
+    let unexpected: Vec<String> = b
+        .severe_log()
+        .await
+        .into_iter()
+        .filter(|m| {
+            !(m.contains("/api/v1/")
+                && refusals
+                    .iter()
+                    .any(|s| m.contains(&format!("status of {s} "))))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "browser log: {unexpected:?}");
 }
 
 /// Requests to the wiki through the gateway, and which connectors served them.
@@ -211,7 +225,7 @@ async fn an_operator_does_the_three_group_steps_in_the_console() {
 
     show(&b, "connectors", "Connectors").await;
     b.shot("connectors").await;
-    no_page_errors(&b).await;
+    no_page_errors(&b, &[]).await;
     b.close().await;
 }
 
@@ -274,7 +288,7 @@ async fn an_enrollment_token_is_shown_once_with_the_config_to_paste() {
     )
     .await;
     b.shot("enrolled").await;
-    no_page_errors(&b).await;
+    no_page_errors(&b, &[]).await;
     b.close().await;
     edge.kill();
 }
@@ -321,7 +335,7 @@ async fn a_read_only_token_sees_no_write_controls_and_cannot_write() {
     assert_eq!(forged, json!([403, "forbidden"]));
     let groups = api.call(&t.admin, Method::GET, "/groups", None).await;
     assert!(!groups.names("name").contains("forged"));
-    no_page_errors(&b).await;
+    no_page_errors(&b, &[403]).await;
 
     // Logging out forgets the token at once.
     b.click("#logout").await;
@@ -387,7 +401,7 @@ async fn a_tenant_token_sees_only_its_own_objects_by_plain_name() {
         .call(&t.tenant, Method::GET, "/connectors/robot", None)
         .await;
     assert_eq!(robot.body["group"], "acme-west");
-    no_page_errors(&b).await;
+    no_page_errors(&b, &[]).await;
     b.close().await;
 }
 
@@ -439,7 +453,7 @@ async fn an_edit_that_lost_a_race_shows_the_conflict_and_the_current_data() {
          return !b.hidden && b.textContent.includes('a group named \"dc-east\" already exists');",
     )
     .await;
-    no_page_errors(&b).await;
+    no_page_errors(&b, &[412, 409]).await;
     b.close().await;
 }
 
@@ -476,6 +490,6 @@ async fn a_group_is_renamed_then_deleted_with_everything_moved_to_another() {
     assert_eq!(app.body["groups"], json!(["dc-west"]));
     let (c1, c2) = served_by(&w, 4).await;
     assert_eq!(c1 + c2, 4);
-    no_page_errors(&b).await;
+    no_page_errors(&b, &[]).await;
     b.close().await;
 }
