@@ -51,6 +51,8 @@ pub struct AdminState {
     pub live: Arc<Live>,
     pub catalog: Arc<dyn CatalogWriter>,
     pub tokens: Arc<arc_swap::ArcSwap<Vec<AdminToken>>>,
+    /// Where the tunnel listener is bound (shown to operators for connector configs).
+    pub tunnel_listen: Option<std::net::SocketAddr>,
 }
 
 /// How the admin listener serves.

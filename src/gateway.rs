@@ -524,6 +524,7 @@ fn spawn_control_tasks(
     admin: Option<AdminListener>,
 ) -> ControlTasks {
     let catalog: Arc<dyn CatalogWriter> = parts.catalog.clone().writer();
+    let tunnel_listen = tunnel_listener.local_addr().ok();
     let ctx = TunnelContext {
         live: parts.live.clone(),
         catalog: catalog.clone(),
@@ -546,6 +547,7 @@ fn spawn_control_tasks(
             live: parts.live.clone(),
             catalog,
             tokens: parts.reloader.admin_tokens.clone(),
+            tunnel_listen,
         };
         control
             .spawn(async move {

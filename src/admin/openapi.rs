@@ -505,6 +505,7 @@ fn error_and_status_schemas() -> Value {
                         "tenant": { "type": "string", "nullable": true }
                     }
                 },
+                "tunnel_listen": { "type": "string", "nullable": true, "description": "address the tunnel listener is bound to (host:port); connectors dial it" },
                 "apps": count(),
                 "connectors_live": count(),
                 "groups": { "type": "array", "items": {

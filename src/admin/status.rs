@@ -53,6 +53,8 @@ pub fn get(ctx: Ctx) -> Result<Reply, ApiError> {
         "version": d.version,
         // Who asks: the console shows write controls only to a role that may write.
         "caller": { "role": role, "tenant": tenant },
+        // What a connector's `gateways` names (the console's enrollment snippet uses it).
+        "tunnel_listen": ctx.state.tunnel_listen.map(|a| a.to_string()),
         "apps": c.apps.iter().filter(|a| caller.sees(&a.tenant)).count(),
         "connectors_live": connectors_live,
         "groups": groups,

@@ -273,6 +273,8 @@ async fn an_enrollment_token_is_shown_once_with_the_config_to_paste() {
     // enrolls and shows up live in the page, in the `default` group.
     let pasted: toml::Value = toml::from_str(&snippet).expect("the snippet is TOML");
     assert_eq!(pasted["id"].as_str(), Some("edge-7"));
+    let tunnel = format!("127.0.0.1:{}", w.gw.tunnel_addr.port());
+    assert_eq!(pasted["gateways"], toml::Value::Array(vec![tunnel.into()]));
     let mut cfg = connector_config("edge-7", "unused", w.gw.tunnel_addr, &w.pki.ca_path);
     cfg.secret = None;
     cfg.enrollment_token = pasted["enrollment_token"].as_str().map(str::to_string);

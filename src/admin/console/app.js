@@ -246,13 +246,23 @@ const EDITORS = {
     .then(() => ({ message: 'App deleted.' })), true),
 };
 
+/** The tunnel listener's address for a connector: its port, and this page's host when the
+ * listener is bound to every address. */
+function tunnelAddress() {
+  const bound = state.data.status.tunnel_listen;
+  const m = bound && bound.match(/^(.*):(\d+)$/);
+  if (!m) return location.hostname + ':TUNNEL-PORT';
+  const wildcard = m[1] === '0.0.0.0' || m[1] === '[::]';
+  return (wildcard ? location.hostname : m[1]) + ':' + m[2];
+}
+
 /** The one-time view of a new enrollment token and the connector config to paste. */
 function showToken(id, t) {
   const snippet = [
     `id = ${JSON.stringify(id || 'connector-1')}`,
     `enrollment_token = ${JSON.stringify(t.token)}`,
     'secret_file = "/var/lib/switchyard/connector.secret"',
-    `gateways = [${JSON.stringify(location.hostname + ':TUNNEL-PORT')}]  # this gateway's listen.tunnel`,
+    `gateways = [${JSON.stringify(tunnelAddress())}]  # this gateway's tunnel listener, as the connector reaches it`,
     'allow = ["10.0.0.0/8"]  # the origins this connector may reach',
   ].join('\n');
   state.editor = { version: state.version };
