@@ -22,7 +22,7 @@ document.addEventListener('securitypolicyviolation', (e) =>
 
 const state = {
   role: null, tenant: null, version: null, data: null, shown: '', editor: null, polling: null,
-  busy: false, again: false, loadFailed: false,
+  busy: false, again: false, loadFailed: false, pressing: false, renderLater: false,
 };
 
 function banner(kind, text) {
@@ -99,6 +99,11 @@ function render() {
   $('who').textContent = `${who} · catalog version ${state.version}`;
   const key = name + JSON.stringify(state.data) + state.role;
   if (key === state.shown) return;
+  // Never swap the rows under a press: the click would land on a node that left the page.
+  if (state.pressing) {
+    state.renderLater = true;
+    return;
+  }
   state.shown = key;
   $('view').replaceChildren(...VIEWS[name](viewContext(), state.data).filter(Boolean));
   $('view').hidden = false;
@@ -364,6 +369,18 @@ function login() {
   start();
 }
 
+document.addEventListener('pointerdown', () => { state.pressing = true; });
+function released() {
+  state.pressing = false;
+  if (state.renderLater && state.data) {
+    state.renderLater = false;
+    // After the click that follows this release has run on the nodes it was aimed at.
+    setTimeout(render, 0);
+  }
+}
+document.addEventListener('pointerup', released);
+document.addEventListener('pointercancel', released);
+window.addEventListener('blur', released);
 $('login-button').addEventListener('click', login);
 $('token').addEventListener('keydown', (e) => { if (e.key === 'Enter') login(); });
 $('logout').addEventListener('click', () => logout(''));
