@@ -19,6 +19,7 @@ mod ha;
 mod handshakes;
 mod headers;
 mod metrics;
+mod ops;
 mod origin_tls;
 mod process;
 mod props;
