@@ -202,3 +202,11 @@ fn default_true() -> bool {
 
 /// Default time to wait for an origin's response headers.
 pub const DEFAULT_BACKEND_TIMEOUT_SECS: f64 = 85.0;
+
+/// True when `name` is `domain` or a name below it.
+pub fn within_domain(name: &str, domain: &str) -> bool {
+    name == domain
+        || name
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.'))
+}

@@ -11,7 +11,7 @@
 //! overlap cannot be expressed with owned domains and is refused with the validation errors.
 
 use super::scope::{Key, SEP};
-use super::Catalog;
+use super::{within_domain, Catalog};
 
 /// The store schema this version writes.
 pub const SCHEMA: u32 = 2;
@@ -77,20 +77,12 @@ fn assign_domains(catalog: &mut Catalog, migrated: &mut Migrated) {
         wanted.sort_by_key(|d| (d.matches('.').count(), d.clone()));
         let domains = &mut catalog.tenants[t].domains;
         for d in wanted {
-            if !d.is_empty() && !domains.iter().any(|have| within(&d, have)) {
+            if !d.is_empty() && !domains.iter().any(|have| within_domain(&d, have)) {
                 domains.push(d.clone());
                 migrated.domains.push((name.clone(), d));
             }
         }
     }
-}
-
-/// True when `name` is `domain` or a name below it.
-pub fn within(name: &str, domain: &str) -> bool {
-    name == domain
-        || name
-            .strip_suffix(domain)
-            .is_some_and(|rest| rest.ends_with('.'))
 }
 
 #[cfg(test)]
@@ -141,9 +133,9 @@ mod tests {
 
     #[test]
     fn within_is_label_aligned() {
-        assert!(within("example.com", "example.com"));
-        assert!(within("a.b.example.com", "example.com"));
-        assert!(!within("badexample.com", "example.com"));
-        assert!(!within("com", "example.com"));
+        assert!(within_domain("example.com", "example.com"));
+        assert!(within_domain("a.b.example.com", "example.com"));
+        assert!(!within_domain("badexample.com", "example.com"));
+        assert!(!within_domain("com", "example.com"));
     }
 }

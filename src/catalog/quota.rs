@@ -6,6 +6,8 @@
 //! it adds to what that tenant already had, so lowering a quota never breaks a catalog and a
 //! tenant over quota can still edit, move and delete.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::Catalog;
@@ -38,21 +40,35 @@ impl Kind {
         }
     }
 
-    /// How many objects of this kind `tenant` holds; expired enrollment tokens (kept until
-    /// deleted, for the record) do not count.
-    fn count(self, catalog: &Catalog, tenant: &str, now: u64) -> usize {
-        let own = |t: &Option<String>| t.as_deref() == Some(tenant);
-        match self {
-            Kind::Apps => catalog.apps.iter().filter(|x| own(&x.tenant)).count(),
-            Kind::Groups => catalog.groups.iter().filter(|x| own(&x.tenant)).count(),
-            Kind::Connectors => catalog.connectors.iter().filter(|x| own(&x.tenant)).count(),
-            Kind::EnrollmentTokens => catalog
-                .enrollment_tokens
-                .iter()
-                .filter(|x| own(&x.tenant) && x.expires_at > now)
-                .count(),
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Objects per tenant, kind by kind (indexed by [`Kind`]).
+type Counts<'c> = HashMap<&'c str, [usize; 4]>;
+
+/// What every tenant holds, in one pass over `catalog`; expired enrollment tokens (kept
+/// until deleted, for the record) do not count.
+fn counts(catalog: &Catalog, now: u64) -> Counts<'_> {
+    let apps = catalog.apps.iter().map(|x| (&x.tenant, Kind::Apps));
+    let groups = catalog.groups.iter().map(|x| (&x.tenant, Kind::Groups));
+    let connectors = catalog
+        .connectors
+        .iter()
+        .map(|x| (&x.tenant, Kind::Connectors));
+    let tokens = catalog
+        .enrollment_tokens
+        .iter()
+        .filter(|x| x.expires_at > now)
+        .map(|x| (&x.tenant, Kind::EnrollmentTokens));
+    let mut counts: Counts<'_> = HashMap::new();
+    for (tenant, kind) in apps.chain(groups).chain(connectors).chain(tokens) {
+        if let Some(t) = tenant {
+            counts.entry(t.as_str()).or_default()[kind.index()] += 1;
         }
     }
+    counts
 }
 
 /// The default quota of every tenant (`[tenant_quotas]` in the gateway's configuration).
@@ -129,7 +145,11 @@ pub struct Exceeded {
 
 /// The usage of `tenant` in `catalog` at unix time `now`, kind by kind.
 pub fn usage(catalog: &Catalog, tenant: &str, now: u64) -> [(Kind, usize); 4] {
-    Kind::ALL.map(|k| (k, k.count(catalog, tenant, now)))
+    let held = counts(catalog, now)
+        .get(tenant)
+        .copied()
+        .unwrap_or_default();
+    Kind::ALL.map(|k| (k, held[k.index()]))
 }
 
 /// Refuses `after` when it holds more objects of some kind for some tenant than `before`
@@ -140,12 +160,17 @@ pub fn check(
     defaults: &Limits,
     now: u64,
 ) -> Result<(), Exceeded> {
+    let (was, is) = (counts(before, now), counts(after, now));
     for tenant in &after.tenants {
         let limits = tenant.quotas.effective(defaults);
+        let name = tenant.name.as_str();
+        let (had, has) = (
+            was.get(name).copied().unwrap_or_default(),
+            is.get(name).copied().unwrap_or_default(),
+        );
         for kind in Kind::ALL {
-            let count = kind.count(after, &tenant.name, now);
-            let limit = limits.get(kind);
-            if count > limit as usize && count > kind.count(before, &tenant.name, now) {
+            let (count, limit) = (has[kind.index()], limits.get(kind));
+            if count > limit as usize && count > had[kind.index()] {
                 return Err(Exceeded {
                     tenant: tenant.name.clone(),
                     kind,

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use super::host::{self, ConfigHost};
 use super::CatalogError;
-use crate::catalog::migrate::within;
+use crate::catalog::within_domain;
 use crate::catalog::Catalog;
 
 /// Every tenant error of the catalog.
@@ -97,9 +97,9 @@ fn domains<'c>(catalog: &'c Catalog, errors: &mut Vec<CatalogError>) -> Vec<(Str
                     continue;
                 }
             };
-            let clash = owned
-                .iter()
-                .find(|(d, owner)| *owner != t.name && (within(&domain, d) || within(d, &domain)));
+            let clash = owned.iter().find(|(d, owner)| {
+                *owner != t.name && (within_domain(&domain, d) || within_domain(d, &domain))
+            });
             if let Some((d, owner)) = clash {
                 let message = format!(
                     "{domain:?} overlaps domain {d:?} of tenant {owner:?} (a name belongs to at most one tenant)"
@@ -132,7 +132,7 @@ fn owner_error(
                 .filter(|(_, owner)| *owner == t)
                 .map(|(d, _)| d.as_str())
                 .collect();
-            (!own.iter().any(|d| within(name, d))).then(|| {
+            (!own.iter().any(|d| within_domain(name, d))).then(|| {
                 format!(
                     "host {shown:?} is outside this tenant's domains ({}); ask the operator to assign the domain",
                     if own.is_empty() { "none assigned".to_owned() } else { own.join(", ") }
@@ -140,9 +140,9 @@ fn owner_error(
             })
         }
         None => domains.iter().find_map(|(d, owner)| {
-            if within(name, d) {
+            if within_domain(name, d) {
                 Some(format!("host {shown:?} is inside domain {d:?} of tenant {owner:?}; publish it as that tenant's app"))
-            } else if wildcard && within(d, name) {
+            } else if wildcard && within_domain(d, name) {
                 Some(format!("wildcard {shown:?} would capture names of domain {d:?} of tenant {owner:?}"))
             } else {
                 None
